@@ -1,0 +1,32 @@
+"""Entry point: ``python -m app`` opens the window; subcommands run headless."""
+
+from __future__ import annotations
+
+import sys
+
+from app.errors import UserError
+
+
+def main(argv: list[str] | None = None) -> int:
+    from app.cli import build_parser
+    from app.logs import setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    try:
+        if args.self_test:
+            from app.selftest import run_self_test
+
+            return run_self_test()
+        if args.command:
+            return int(args.func(args))
+        from app.gui.main import run_gui
+
+        return run_gui(open_file=args.open, sample=args.sample)
+    except UserError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Frozen events the engine yields; the CLI prints them and the GUI re-emits them as signals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slice of the document the model reads in one memory step."""
+
+    index: int  # 0-based
+    start: int  # character offsets into Document.text
+    end: int
+    tokens: int
+    page_first: int = 1
+    page_last: int = 1
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """Everything one memory step produced: the checkpoint the store keeps."""
+
+    index: int
+    chunk: Chunk
+    memory: str
+    plan: str
+    thinking: str
+    raw_output: str
+    prompt_tokens: int
+    completion_tokens: int
+    prompt_ms: float
+    generation_ms: float
+    wall_ms: float
+    malformed: bool = False
+    stop_reason: str = "stop"
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AnswerRecord:
+    text: str  # the answer shown to the user (content after thinking)
+    thinking: str
+    raw_output: str
+    prompt_tokens: int
+    completion_tokens: int
+    prompt_ms: float
+    generation_ms: float
+    wall_ms: float
+    cached_tokens: int = 0
+    stop_reason: str = "stop"
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: int
+    mode: str  # "single_pass" | "memory_agent"
+    mode_reason: str
+    q_core: str
+    q_inst: str
+    chunks: tuple[Chunk, ...]
+    resumed_from: int = 0  # number of steps already done when this run (re)started
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    run_id: int
+    chunk: Chunk
+    total: int
+
+
+@dataclass(frozen=True)
+class TokenStreamed:
+    run_id: int
+    step: int  # chunk index, or -1 for the final answer
+    text: str
+    thinking: bool
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    run_id: int
+    step: StepRecord
+    total: int
+    memory_diff: str  # unified diff of the memory against the previous step
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True)
+class AnswerStarted:
+    run_id: int
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: int
+    answer: AnswerRecord
+
+
+@dataclass(frozen=True)
+class RunCancelled:
+    run_id: int
+    steps_done: int
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    run_id: int
+    message: str
+    steps_done: int
+    details: dict[str, str] = field(default_factory=dict)
+
+
+Event = (
+    RunStarted
+    | StepStarted
+    | TokenStreamed
+    | StepFinished
+    | AnswerStarted
+    | RunFinished
+    | RunCancelled
+    | RunFailed
+)

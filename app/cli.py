@@ -1,0 +1,236 @@
+"""Headless commands: ask, resume, sessions, show. ``python -m app --help`` lists them."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from app.agent.decompose import decompose
+from app.agent.engine import Engine
+from app.agent.events import (
+    AnswerStarted,
+    Event,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    TokenStreamed,
+)
+from app.documents.ingest import load_document
+from app.errors import UserError
+from app.llm.backend import CancelToken
+from app.llm.factory import DEMO_NOTE, open_backend
+from app.settings import Settings, load_settings
+from app.store.database import open_database
+
+EXIT_CANCELLED = 130
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    settings = load_settings()
+    changes = {
+        "model_path": getattr(args, "model", None),
+        "n_ctx": getattr(args, "ctx", None),
+        "chunk_tokens": getattr(args, "chunk_tokens", None),
+        "memory_tokens": getattr(args, "memory_tokens", None),
+        "max_new_tokens": getattr(args, "max_new_tokens", None),
+        "n_gpu_layers": getattr(args, "gpu_layers", None),
+        "remote_url": getattr(args, "server", None),
+        "remote_model": getattr(args, "server_model", None),
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if changes.get("remote_url"):
+        changes["backend"] = "remote"
+    if changes.get("model_path"):
+        changes["backend"] = "local"
+    return settings.with_changes(**changes).checked()
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="GGUF model file (default: the bundled demo model)")
+    parser.add_argument("--server", help="OpenAI-compatible server URL (llama-server, vLLM)")
+    parser.add_argument("--server-model", help="model name on that server")
+    parser.add_argument("--ctx", type=int, help="context window in tokens")
+    parser.add_argument("--chunk-tokens", type=int, help="tokens per memory-agent chunk")
+    parser.add_argument("--memory-tokens", type=int, help="memory budget in tokens")
+    parser.add_argument("--max-new-tokens", type=int, help="cap on tokens generated per call")
+    parser.add_argument("--gpu-layers", type=int, help="layers to offload to the GPU (-1: all)")
+
+
+class Printer:
+    """Prints events as a readable transcript: each chunk's memory and plan, the answer."""
+
+    def __init__(self, out: TextIO, stream_tokens: bool) -> None:
+        self.out = out
+        self.stream_tokens = stream_tokens
+
+    def __call__(self, event: Event) -> None:
+        w = self.out.write
+        if isinstance(event, RunStarted):
+            w(f"Run {event.run_id}: {event.mode.replace('_', ' ')} ({event.mode_reason}).\n")
+            w(f"Question: {event.q_core}\n")
+            if event.q_inst:
+                w(f"Format: {event.q_inst}\n")
+            if event.resumed_from:
+                w(f"Resuming after step {event.resumed_from} of {len(event.chunks)}.\n")
+        elif isinstance(event, StepStarted):
+            c = event.chunk
+            w(f"\n== Step {c.index + 1}/{event.total}: pages {c.page_first}-{c.page_last}, "
+              f"{c.tokens:,} tokens ==\n")
+        elif isinstance(event, TokenStreamed) and self.stream_tokens:
+            w(event.text)
+        elif isinstance(event, StepFinished):
+            s = event.step
+            if self.stream_tokens:
+                w("\n")
+            w(f"Memory:\n{s.memory}\nPlan:\n{s.plan}\n")
+            eta = f", about {event.eta_s:.0f} s left" if event.eta_s is not None else ""
+            w(f"({s.prompt_tokens:,} prompt + {s.completion_tokens:,} generated tokens, "
+              f"{s.wall_ms / 1000:.1f} s{eta})\n")
+            for note in s.notes:
+                w(f"Note: {note}\n")
+        elif isinstance(event, AnswerStarted):
+            w("\n== Answer ==\n")
+        elif isinstance(event, RunFinished):
+            if not self.stream_tokens:
+                w(event.answer.text + "\n")
+            else:
+                w("\n")
+        elif isinstance(event, RunCancelled):
+            w(f"\nCancelled after {event.steps_done} finished steps; they are saved. "
+              f"Resume with: python -m app resume {event.run_id}\n")
+        elif isinstance(event, RunFailed):
+            w(f"\nRun {event.run_id} failed: {event.message}\n")
+        self.out.flush()
+
+
+def drive(events: Iterator[Event], printer: Printer) -> int:
+    code = 0
+    for event in events:
+        printer(event)
+        if isinstance(event, RunCancelled):
+            code = EXIT_CANCELLED
+        elif isinstance(event, RunFailed):
+            code = 1
+    return code
+
+
+def install_interrupt(cancel: CancelToken) -> None:
+    def handler(signum: int, frame: object) -> None:
+        sys.stderr.write("\nCancelling: finishing nothing new, keeping every saved step...\n")
+        cancel.cancel()
+
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    document = load_document(Path(args.file), password=args.password)
+    for warning in document.warnings:
+        print(f"Warning: {warning}", file=sys.stderr)
+    store = open_database()
+    store.mark_stale_running_as_interrupted()
+    document_id = store.add_document(document)
+    backend = open_backend(settings)
+    if backend.identity.backend == "local" and "demo" in backend.identity.name:
+        print(DEMO_NOTE, file=sys.stderr)
+    engine = Engine(backend, store, settings)
+    query = decompose(args.question)
+    cancel = CancelToken()
+    install_interrupt(cancel)
+    plan = engine.plan(document, query.q_core, query.q_inst, args.mode, cancel)
+    session_id = args.session or store.create_session(document_id, args.question[:120])
+    events = engine.ask(
+        document, document_id, session_id, args.question, query.q_core, query.q_inst, plan,
+        cancel,
+    )
+    return drive(events, Printer(sys.stdout, args.stream))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    store = open_database()
+    store.mark_stale_running_as_interrupted()
+    run = store.get_run(args.run_id)
+    doc_row = store.get_document_row(run.document_id)
+    document = load_document(Path(doc_row["path"]), password=args.password)
+    if document.sha256 != doc_row["sha256"]:
+        raise UserError(
+            f"{doc_row['path']} has changed since run {args.run_id} started.",
+            hint="Resuming would mix two versions of the document; ask the question again.",
+        )
+    backend = open_backend(settings)
+    engine = Engine(backend, store, settings)
+    cancel = CancelToken()
+    install_interrupt(cancel)
+    return drive(engine.resume(args.run_id, document, cancel), Printer(sys.stdout, args.stream))
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    store = open_database()
+    for row in store.list_sessions(search=args.search):
+        print(f"{row['id']:>5}  {row.get('updated_at', '')}  {row.get('title', '')}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = open_database()
+    run = store.get_run(args.run_id)
+    printer = Printer(sys.stdout, stream_tokens=False)
+    printer(RunStarted(run.id, run.mode, run.mode_reason, run.q_core, run.q_inst,
+                       tuple(run.chunks)))
+    for step in run.steps:
+        printer(StepStarted(run.id, step.chunk, len(run.chunks)))
+        printer(StepFinished(run.id, step, len(run.chunks), ""))
+    if run.answer is not None:
+        printer(AnswerStarted(run.id))
+        printer(RunFinished(run.id, run.answer))
+    else:
+        print(f"\n(no answer: run is {run.status}; {len(run.steps)}/{len(run.chunks)} steps)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qwenlong-reader",
+        description="Read long documents with a local QwenLong-L1.5 model. With no command, "
+        "opens the window.",
+        epilog=DEMO_NOTE,
+    )
+    parser.add_argument("--self-test", action="store_true", help="run the packaged self-test")
+    parser.add_argument("--open", metavar="FILE", help="open this document in the window")
+    parser.add_argument("--sample", action="store_true",
+                        help="open the bundled sample document in the window")
+    sub = parser.add_subparsers(dest="command")
+
+    ask = sub.add_parser("ask", help="answer a question about a document")
+    ask.add_argument("file")
+    ask.add_argument("question")
+    ask.add_argument("--mode", default="auto", choices=["auto", "single_pass", "memory_agent"])
+    ask.add_argument("--password", help="password of an encrypted PDF")
+    ask.add_argument("--session", type=int, help="add to this session instead of a new one")
+    ask.add_argument("--stream", action="store_true", help="print tokens as they arrive")
+    add_model_options(ask)
+    ask.set_defaults(func=cmd_ask)
+
+    resume = sub.add_parser("resume", help="continue an interrupted run at its next chunk")
+    resume.add_argument("run_id", type=int)
+    resume.add_argument("--password")
+    resume.add_argument("--stream", action="store_true")
+    add_model_options(resume)
+    resume.set_defaults(func=cmd_resume)
+
+    sessions = sub.add_parser("sessions", help="list stored sessions")
+    sessions.add_argument("--search", help="only sessions whose questions or answers match")
+    sessions.set_defaults(func=cmd_sessions)
+
+    show = sub.add_parser("show", help="print a stored run's timeline and answer")
+    show.add_argument("run_id", type=int)
+    show.set_defaults(func=cmd_show)
+    return parser

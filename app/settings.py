@@ -1,0 +1,132 @@
+"""Typed, validated, versioned settings, persisted as JSON in the config directory."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from app import paths
+from app.errors import UserError
+
+SCHEMA_VERSION = 1
+MODEL_ENV = "QWENLONG_READER_MODEL"
+
+MODES = ("auto", "single_pass", "memory_agent")
+KV_TYPES = ("f16", "q8_0", "q4_0")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Model: a GGUF path for the local backend, or an OpenAI-compatible server.
+    backend: str = "local"  # "local" | "remote"
+    model_path: str = ""  # empty: the bundled demo model
+    remote_url: str = ""
+    remote_model: str = ""
+    remote_parallel: int = 1
+    # Context and budgets (0 = derive from n_ctx, see agent.budgets).
+    n_ctx: int = 4096
+    chunk_tokens: int = 0
+    memory_tokens: int = 0
+    max_new_tokens: int = 0
+    thinking_cap: int = 0
+    mode: str = "auto"
+    # llama.cpp
+    n_gpu_layers: int = 0
+    flash_attn: bool = False
+    kv_cache_type: str = "f16"
+    n_threads: int = 0  # 0: llama.cpp's default
+    n_batch: int = 512
+    cpu_moe: bool = False  # keep MoE expert tensors in RAM, offload the rest
+    # Sampling (Qwen3 thinking models' card: never greedy).
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int = 20
+    min_p: float = 0.0
+    presence_penalty: float = 0.0
+    seed: int = 0
+    # Documents
+    drop_headers_footers: bool = False
+    ocr: bool = False
+    recent_files: tuple[str, ...] = field(default_factory=tuple)
+
+    def validate(self) -> list[str]:
+        """Reasons this configuration cannot be used; empty when it is fine."""
+        problems = []
+        if self.backend not in ("local", "remote"):
+            problems.append("backend must be 'local' or 'remote'")
+        if self.backend == "remote" and not self.remote_url.startswith(("http://", "https://")):
+            problems.append("remote server URL must start with http:// or https://")
+        if not 512 <= self.n_ctx <= 1_048_576:
+            problems.append("context size must be between 512 and 1,048,576 tokens")
+        if self.chunk_tokens and not 64 <= self.chunk_tokens <= self.n_ctx // 2:
+            problems.append("chunk size must be between 64 tokens and half the context size")
+        if self.memory_tokens and not 32 <= self.memory_tokens <= self.n_ctx // 4:
+            problems.append("memory budget must be between 32 tokens and a quarter of the context")
+        if self.mode not in MODES:
+            problems.append(f"mode must be one of {', '.join(MODES)}")
+        if self.kv_cache_type not in KV_TYPES:
+            problems.append(f"KV cache type must be one of {', '.join(KV_TYPES)}")
+        if self.kv_cache_type != "f16" and not self.flash_attn:
+            problems.append("a quantized KV cache needs flash attention turned on")
+        if not 0.0 < self.temperature <= 2.0:
+            problems.append("temperature must be above 0 (greedy decoding loops) and at most 2")
+        if not 0.0 < self.top_p <= 1.0:
+            problems.append("top_p must be in (0, 1]")
+        if self.top_k < 0 or self.n_gpu_layers < -1 or self.n_threads < 0 or self.n_batch < 1:
+            problems.append("top_k, GPU layers, threads and batch size must not be negative")
+        if not 0.0 <= self.presence_penalty <= 2.0:
+            problems.append("presence penalty must be between 0 and 2")
+        return problems
+
+    def checked(self) -> Settings:
+        problems = self.validate()
+        if problems:
+            raise UserError("Invalid settings: " + "; ".join(problems))
+        return self
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["recent_files"] = list(self.recent_files)
+        return data
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / "settings.json"
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Saved settings, with the model from QWENLONG_READER_MODEL if set. Unknown keys
+    (from a newer version) are ignored; a broken file falls back to defaults."""
+    path = path or settings_path()
+    values: dict[str, Any] = {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in fields(Settings)}
+        values = {k: v for k, v in raw.get("settings", {}).items() if k in known}
+        if "recent_files" in values:
+            values["recent_files"] = tuple(values["recent_files"])
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, AttributeError):
+        values = {}
+    settings = Settings(**values)
+    if settings.validate():
+        settings = Settings()
+    if os.environ.get(MODEL_ENV):
+        settings = replace(settings, model_path=os.environ[MODEL_ENV], backend="local")
+    return settings
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> None:
+    settings.checked()
+    path = path or settings_path()
+    tmp = path.with_suffix(".tmp")
+    payload = {"schema_version": SCHEMA_VERSION, "settings": settings.to_dict()}
+    tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
