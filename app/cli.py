@@ -81,8 +81,10 @@ class Printer:
                 w(f"Resuming after step {event.resumed_from} of {len(event.chunks)}.\n")
         elif isinstance(event, StepStarted):
             c = event.chunk
-            w(f"\n== Step {c.index + 1}/{event.total}: pages {c.page_first}-{c.page_last}, "
-              f"{c.tokens:,} tokens ==\n")
+            w(
+                f"\n== Step {c.index + 1}/{event.total}: pages {c.page_first}-{c.page_last}, "
+                f"{c.tokens:,} tokens ==\n"
+            )
         elif isinstance(event, TokenStreamed) and self.stream_tokens:
             w(event.text)
         elif isinstance(event, StepFinished):
@@ -91,8 +93,10 @@ class Printer:
                 w("\n")
             w(f"Memory:\n{s.memory}\nPlan:\n{s.plan}\n")
             eta = f", about {event.eta_s:.0f} s left" if event.eta_s is not None else ""
-            w(f"({s.prompt_tokens:,} prompt + {s.completion_tokens:,} generated tokens, "
-              f"{s.wall_ms / 1000:.1f} s{eta})\n")
+            w(
+                f"({s.prompt_tokens:,} prompt + {s.completion_tokens:,} generated tokens, "
+                f"{s.wall_ms / 1000:.1f} s{eta})\n"
+            )
             for note in s.notes:
                 w(f"Note: {note}\n")
         elif isinstance(event, AnswerStarted):
@@ -103,8 +107,10 @@ class Printer:
             else:
                 w("\n")
         elif isinstance(event, RunCancelled):
-            w(f"\nCancelled after {event.steps_done} finished steps; they are saved. "
-              f"Resume with: python -m app resume {event.run_id}\n")
+            w(
+                f"\nCancelled after {event.steps_done} finished steps; they are saved. "
+                f"Resume with: python -m app resume {event.run_id}\n"
+            )
         elif isinstance(event, RunFailed):
             w(f"\nRun {event.run_id} failed: {event.message}\n")
         self.out.flush()
@@ -147,7 +153,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     plan = engine.plan(document, query.q_core, query.q_inst, args.mode, cancel)
     session_id = args.session or store.create_session(document_id, args.question[:120])
     events = engine.ask(
-        document, document_id, session_id, args.question, query.q_core, query.q_inst, plan,
+        document,
+        document_id,
+        session_id,
+        args.question,
+        query.q_core,
+        query.q_inst,
+        plan,
         cancel,
     )
     return drive(events, Printer(sys.stdout, args.stream))
@@ -183,8 +195,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     store = open_database()
     run = store.get_run(args.run_id)
     printer = Printer(sys.stdout, stream_tokens=False)
-    printer(RunStarted(run.id, run.mode, run.mode_reason, run.q_core, run.q_inst,
-                       tuple(run.chunks)))
+    printer(
+        RunStarted(run.id, run.mode, run.mode_reason, run.q_core, run.q_inst, tuple(run.chunks))
+    )
     for step in run.steps:
         printer(StepStarted(run.id, step.chunk, len(run.chunks)))
         printer(StepFinished(run.id, step, len(run.chunks), ""))
@@ -205,8 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--self-test", action="store_true", help="run the packaged self-test")
     parser.add_argument("--open", metavar="FILE", help="open this document in the window")
-    parser.add_argument("--sample", action="store_true",
-                        help="open the bundled sample document in the window")
+    parser.add_argument(
+        "--sample", action="store_true", help="open the bundled sample document in the window"
+    )
     sub = parser.add_subparsers(dest="command")
 
     ask = sub.add_parser("ask", help="answer a question about a document")

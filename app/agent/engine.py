@@ -172,7 +172,10 @@ class Engine:
                 prompt = prompts.single_pass_prompt(document.text, run.q_core, run.q_inst)
             yield AnswerStarted(run_id)
             completion = yield from self._generate(
-                run_id, -1, prompt, self.sampling(budgets.answer_room, budgets.answer_room // 2),
+                run_id,
+                -1,
+                prompt,
+                self.sampling(budgets.answer_room, budgets.answer_room // 2),
                 cancel,
             )
             answer = AnswerRecord(
@@ -223,8 +226,7 @@ class Engine:
         plan = steps[-1].plan if steps else ""
         sampling = self.sampling(budgets.max_new_tokens, budgets.thinking_cap)
         started = time.perf_counter()
-        done_here = 0
-        for chunk in chunks[len(steps) :]:
+        for done_here, chunk in enumerate(chunks[len(steps) :], start=1):
             cancel.raise_if_cancelled()
             yield StepStarted(run_id, chunk, len(chunks))
             text = document.text[chunk.start : chunk.end]
@@ -233,7 +235,6 @@ class Engine:
             step = self._step_record(chunk, completion, plan, budgets)
             self._checkpoint(run_id, step)
             steps.append(step)
-            done_here += 1
             per_step = (time.perf_counter() - started) / done_here
             eta = per_step * (len(chunks) - len(steps) + 1)
             yield StepFinished(run_id, step, len(chunks), memory_diff(memory, step.memory), eta)

@@ -35,9 +35,7 @@ def open_backend(settings: Settings) -> Backend:
     if settings.backend == "remote":
         from app.llm.remote import RemoteBackend
 
-        return RemoteBackend(
-            settings.remote_url, settings.remote_model, n_ctx=settings.n_ctx
-        )
+        return RemoteBackend(settings.remote_url, settings.remote_model, n_ctx=settings.n_ctx)
     path, is_demo = resolve_model_path(settings)
     return LocalBackend(
         path,

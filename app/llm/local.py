@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from app.errors import Cancelled, ModelError
+from app.errors import ModelError
 from app.llm.backend import (
     THINK_END,
     CancelToken,
@@ -119,7 +119,9 @@ class LocalBackend:
             path=str(path),
             sha256=sha256,
             n_ctx=self.n_ctx,
-            details={k: meta[k] for k in ("general.architecture", "general.file_type") if k in meta},
+            details={
+                k: meta[k] for k in ("general.architecture", "general.file_type") if k in meta
+            },
         )
 
     def _should_abort(self, _data: Any) -> bool:
@@ -249,9 +251,7 @@ class LocalBackend:
             if thinking:
                 thinking_tokens += 1
                 if thinking_tokens >= sampling.thinking_cap > 0:
-                    forced = llm.tokenize(
-                        FORCE_END_THINKING.encode(), add_bos=False, special=True
-                    )
+                    forced = llm.tokenize(FORCE_END_THINKING.encode(), add_bos=False, special=True)
                     raw.append(FORCE_END_THINKING)
                     yield Piece(FORCE_END_THINKING, True)
                     thinking = False
@@ -300,4 +300,3 @@ def demo_model_path() -> Path | None:
         for file in Path(folder).glob("*.gguf"):
             return file
     return None
-

@@ -15,7 +15,7 @@ def test_chunks_cover_text_exactly_and_respect_budget():
     text = "\n\n".join(f"Paragraph {i} " + "word " * (i % 37 + 5) for i in range(400))
     chunks = plan_chunks(text, words, 100)
     assert chunks[0].start == 0 and chunks[-1].end == len(text)
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in zip(chunks, chunks[1:], strict=False):
         assert a.end == b.start  # no gap, no overlap
     assert all(c.tokens <= 100 for c in chunks)
     assert sum(c.tokens for c in chunks) == words(text)
@@ -26,7 +26,7 @@ def test_chunks_end_at_paragraph_boundaries_when_possible():
     text = "\n\n".join("alpha beta gamma delta " * 10 for _ in range(30))
     chunks = plan_chunks(text, words, 120)
     for c in chunks[:-1]:
-        assert text[c.start:c.end].endswith("\n\n")
+        assert text[c.start : c.end].endswith("\n\n")
 
 
 def test_dense_text_without_boundaries_is_still_split():

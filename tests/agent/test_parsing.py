@@ -3,7 +3,9 @@ from app.llm.backend import split_thinking
 
 
 def test_well_formed_step_with_thinking():
-    raw = "let me think </think>\nUpdated memory:\n<memory>\nA=1\n</memory>\n<plan>\nfind B\n</plan>"
+    raw = (
+        "let me think </think>\nUpdated memory:\n<memory>\nA=1\n</memory>\n<plan>\nfind B\n</plan>"
+    )
     step = parse_memory_step(raw, "old plan")
     assert step == step.__class__("let me think", "A=1", "find B", False, ())
 

@@ -1,0 +1,81 @@
+"""Opening any supported file as a Document, with clear errors and a content-hash cache."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from app.documents import cache
+from app.documents.model import Document
+from app.documents.pdf import pdf_document
+from app.documents.text import text_document
+from app.errors import DocumentError
+
+# Formats PyMuPDF opens natively besides PDF; checked by content for PDF, by extension
+# for the rest. Everything else is read as text (and refused if it is binary).
+PYMUPDF_FORMATS = {".pdf", ".epub", ".xps", ".oxps", ".fb2", ".mobi", ".cbz"}
+SUPPORTED_FORMATS = sorted(PYMUPDF_FORMATS | {".txt", ".md", ".markdown", ".text", ".log", ".csv"})
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read(path: Path) -> bytes:
+    if not path.exists():
+        raise DocumentError(f"File not found: {path}", hint="Check the path and try again.")
+    if path.is_dir():
+        raise DocumentError(f"{path} is a folder.", hint="Choose a file inside it.")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DocumentError(
+            f"{path} cannot be read: {error.strerror}.", hint="Check the file's permissions."
+        ) from error
+    if not data:
+        raise DocumentError(
+            f"{path.name} is empty (0 bytes).",
+            hint="It may not have finished downloading or copying.",
+        )
+    return data
+
+
+def load_document(
+    path: Path | str,
+    *,
+    password: str | None = None,
+    drop_headers_footers: bool = False,
+    ocr: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    use_cache: bool = True,
+) -> Document:
+    path = Path(path).expanduser().resolve()
+    data = _read(path)
+    sha = file_sha256(data)
+    options = f"hf{int(drop_headers_footers)}-ocr{int(ocr)}"
+    if use_cache:
+        cached = cache.load(sha, options)
+        if cached is not None:
+            cached.path = str(path)
+            return cached
+    is_pdf = data[:1024].lstrip().startswith(b"%PDF") or path.suffix.lower() == ".pdf"
+    if is_pdf or path.suffix.lower() in PYMUPDF_FORMATS:
+        document = pdf_document(
+            str(path),
+            sha,
+            path.stem,
+            password=password,
+            drop_headers_footers=drop_headers_footers,
+            ocr=ocr,
+            progress=progress,
+            cancel=cancel,
+        )
+        if not is_pdf:
+            document.kind = path.suffix.lower().lstrip(".")
+    else:
+        document = text_document(str(path), sha, path.stem, data)
+    if use_cache:
+        cache.store(document, options)
+    return document

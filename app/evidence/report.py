@@ -1,0 +1,177 @@
+"""Exporting one run as a report: Markdown, PDF, and a JSON evidence bundle.
+
+The bundle follows resources/evidence-bundle.schema.json (documented there) and holds
+only this run: question, answer, citations with quoted passages and pages, the whole
+memory/plan timeline, the document's and model file's hashes and every setting, so
+someone else can check or re-run it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from app.evidence.provenance import Evidence, cite_answer
+
+BUNDLE_VERSION = 1
+
+
+def bundle(run: Any, document_row: dict[str, Any], evidence: list[Evidence]) -> dict[str, Any]:
+    answer = run.answer
+    citations = cite_answer(answer.text, evidence) if answer else []
+    return {
+        "bundle_version": BUNDLE_VERSION,
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "app": "QwenLong Reader",
+        "document": {
+            "title": document_row["title"],
+            "path": document_row["path"],
+            "sha256": document_row["sha256"],
+            "pages": document_row.get("page_count") or 0,
+        },
+        "model": {
+            "backend": run.model_backend,
+            "name": run.model_name,
+            "file_sha256": run.model_sha256 or "",
+            "n_ctx": run.n_ctx,
+        },
+        "settings": run.settings,
+        "run": {
+            "id": run.id,
+            "question": run.question,
+            "q_core": run.q_core,
+            "q_inst": run.q_inst,
+            "mode": run.mode,
+            "mode_reason": run.mode_reason,
+            "status": run.status,
+            "chunks": len(run.chunks),
+            "coverage": coverage(run, document_row),
+        },
+        "steps": [
+            {
+                "index": s.index,
+                "char_start": s.chunk.start,
+                "char_end": s.chunk.end,
+                "page_first": s.chunk.page_first,
+                "page_last": s.chunk.page_last,
+                "memory": s.memory,
+                "plan": s.plan,
+                "thinking": s.thinking,
+                "prompt_tokens": s.prompt_tokens,
+                "completion_tokens": s.completion_tokens,
+                "wall_ms": round(s.wall_ms, 1),
+                "malformed": s.malformed,
+                "notes": list(s.notes),
+            }
+            for s in run.steps
+        ],
+        "answer": None if answer is None else {"text": answer.text, "thinking": answer.thinking},
+        "evidence": [_evidence_json(e) for e in evidence],
+        "citations": [
+            {
+                "claim": claim,
+                "supported": bool(backing),
+                "pages": sorted({e.page for e in backing}),
+                "quotes": [e.quote for e in backing],
+            }
+            for claim, backing in citations
+        ],
+    }
+
+
+def _evidence_json(e: Evidence) -> dict[str, Any]:
+    return {
+        "claim": e.claim,
+        "quote": e.quote,
+        "page": e.page,
+        "char_start": e.char_start,
+        "char_end": e.char_end,
+        "rects": [{"page": p, "rect": list(r)} for p, r in e.rects],
+        "step_first": e.step_first,
+        "step_last_changed": e.step_last_changed,
+        "confidence": e.confidence,
+        "supported": e.supported,
+    }
+
+
+def coverage(run: Any, document_row: dict[str, Any]) -> dict[str, Any]:
+    """Which pages the run read: all for single pass, the chunks' pages otherwise."""
+    total = int(document_row.get("page_count") or 0)
+    if run.mode == "single_pass":
+        read = set(range(1, total + 1)) if run.answer else set()
+    else:
+        read = {p for s in run.steps for p in range(s.chunk.page_first, s.chunk.page_last + 1)}
+    chars = sum(s.chunk.end - s.chunk.start for s in run.steps)
+    return {
+        "pages_read": len(read),
+        "pages_total": total,
+        "chars_read": chars,
+        "unread_pages": sorted(set(range(1, total + 1)) - read),
+    }
+
+
+def to_markdown(data: dict[str, Any]) -> str:
+    doc, run = data["document"], data["run"]
+    cov = run["coverage"]
+    lines = [
+        f"# {run['question']}",
+        "",
+        f"*Document:* {doc['title']} (SHA-256 `{doc['sha256'][:16]}…`, {doc['pages']} pages)  ",
+        f"*Model:* {data['model']['name']} ({data['model']['backend']})  ",
+        f"*Mode:* {run['mode'].replace('_', ' ')} - {run['mode_reason']}  ",
+        f"*Coverage:* read {cov['pages_read']} of {cov['pages_total']} pages",
+        "",
+        "## Answer",
+        "",
+        (data["answer"] or {}).get("text") or "_No answer: the run did not finish._",
+        "",
+        "## Citations",
+        "",
+    ]
+    for c in data["citations"]:
+        if c["supported"]:
+            pages = ", ".join(f"p. {p}" for p in c["pages"])
+            lines.append(f"- {c['claim']} ({pages})")
+            lines.extend(f"  > {q}" for q in c["quotes"])
+        else:
+            lines.append(f"- {c['claim']} - **unsupported**: no passage found in the document")
+    lines += ["", "## Memory timeline", ""]
+    for s in data["steps"]:
+        flag = " (malformed output)" if s["malformed"] else ""
+        lines += [
+            f"### Step {s['index'] + 1}: pages {s['page_first']}-{s['page_last']}{flag}",
+            "",
+            "**Memory**",
+            "",
+            "```",
+            s["memory"],
+            "```",
+            "",
+            "**Plan**",
+            "",
+            "```",
+            s["plan"],
+            "```",
+            "",
+        ]
+        lines.extend(f"*Note: {n}*" for n in s["notes"])
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(data: dict[str, Any], folder: Path, stem: str) -> dict[str, Path]:
+    """Writes <stem>.md, <stem>.pdf and <stem>.json into ``folder``."""
+    from app.evidence.pdf_export import markdown_to_pdf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    markdown = to_markdown(data)
+    paths = {
+        "md": folder / f"{stem}.md",
+        "pdf": folder / f"{stem}.pdf",
+        "json": folder / f"{stem}.json",
+    }
+    paths["md"].write_text(markdown, encoding="utf-8")
+    paths["json"].write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    markdown_to_pdf(markdown, paths["pdf"])
+    return paths

@@ -1,0 +1,196 @@
+"""Settings: model, context and budgets, llama.cpp options, sampling. Invalid values are
+refused with the reason; valid ones persist."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.llm.factory import DEMO_NOTE
+from app.settings import KV_TYPES, Settings
+
+
+def _spin(low: int, high: int, value: int, special: str = "") -> QSpinBox:
+    box = QSpinBox(minimum=low, maximum=high, value=value)
+    box.setGroupSeparatorShown(True)
+    if special:
+        box.setSpecialValueText(special)
+    return box
+
+
+def _dspin(low: float, high: float, value: float, step: float) -> QDoubleSpinBox:
+    return QDoubleSpinBox(minimum=low, maximum=high, value=value, singleStep=step, decimals=2)
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(560)
+        self.result_settings: Settings | None = None
+        s = settings
+        # Model
+        self.backend = QComboBox()
+        self.backend.addItem("This computer (llama.cpp)", "local")
+        self.backend.addItem("A server (llama-server, vLLM)", "remote")
+        self.backend.setCurrentIndex(0 if s.backend == "local" else 1)
+        self.model_path = QLineEdit(s.model_path)
+        self.model_path.setPlaceholderText("Demo model (SmolLM2-135M, bundled)")
+        self.model_path.setAccessibleName("Model file")
+        browse = QPushButton("Choose…")
+        browse.setAccessibleName("Choose a GGUF model file")
+        browse.clicked.connect(self._browse)
+        use_demo = QPushButton("Use demo")
+        use_demo.clicked.connect(lambda: self.model_path.setText(""))
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.model_path, 1)
+        path_row.addWidget(browse)
+        path_row.addWidget(use_demo)
+        demo = QLabel(DEMO_NOTE)
+        demo.setWordWrap(True)
+        self.remote_url = QLineEdit(s.remote_url, placeholderText="http://gpu-server:8080")
+        self.remote_model = QLineEdit(s.remote_model, placeholderText="(first model served)")
+        self.parallel = _spin(1, 64, s.remote_parallel)
+        model_tab = QWidget()
+        form = QFormLayout(model_tab)
+        form.addRow("Run the model on:", self.backend)
+        form.addRow("Model file (GGUF):", path_row)
+        form.addRow("", demo)
+        form.addRow("Server URL:", self.remote_url)
+        form.addRow("Model on server:", self.remote_model)
+        form.addRow("Parallel questions:", self.parallel)
+        # Reading
+        self.n_ctx = _spin(512, 1_048_576, s.n_ctx)
+        self.n_ctx.setSingleStep(1024)
+        self.chunk = _spin(0, 524_288, s.chunk_tokens, "automatic")
+        self.memory = _spin(0, 262_144, s.memory_tokens, "automatic")
+        self.max_new = _spin(0, 262_144, s.max_new_tokens, "automatic")
+        self.mode = QComboBox()
+        for label, value in (
+            ("Automatic", "auto"),
+            ("Single pass", "single_pass"),
+            ("Memory agent", "memory_agent"),
+        ):
+            self.mode.addItem(label, value)
+        self.mode.setCurrentIndex(self.mode.findData(s.mode))
+        self.drop_hf = QCheckBox("Drop headers and footers repeated on every page")
+        self.drop_hf.setChecked(s.drop_headers_footers)
+        self.ocr = QCheckBox("OCR pages without text (needs Tesseract)")
+        self.ocr.setChecked(s.ocr)
+        reading_tab = QWidget()
+        form = QFormLayout(reading_tab)
+        form.addRow("Context size (tokens):", self.n_ctx)
+        form.addRow("Chunk size (tokens):", self.chunk)
+        form.addRow("Memory budget (tokens):", self.memory)
+        form.addRow("Max new tokens per call:", self.max_new)
+        form.addRow("Default mode:", self.mode)
+        form.addRow(self.drop_hf)
+        form.addRow(self.ocr)
+        # Hardware
+        self.gpu_layers = _spin(-1, 1000, s.n_gpu_layers)
+        self.gpu_layers.setToolTip("-1 offloads every layer")
+        self.flash = QCheckBox("Flash attention")
+        self.flash.setChecked(s.flash_attn)
+        self.kv = QComboBox()
+        self.kv.addItems(list(KV_TYPES))
+        self.kv.setCurrentText(s.kv_cache_type)
+        self.threads = _spin(0, 256, s.n_threads, "automatic")
+        self.batch = _spin(1, 8192, s.n_batch)
+        hw_tab = QWidget()
+        form = QFormLayout(hw_tab)
+        form.addRow("GPU layers:", self.gpu_layers)
+        form.addRow("", self.flash)
+        form.addRow("KV cache type:", self.kv)
+        form.addRow("Threads:", self.threads)
+        form.addRow("Batch size:", self.batch)
+        # Sampling
+        self.temperature = _dspin(0.0, 2.0, s.temperature, 0.05)
+        self.top_p = _dspin(0.0, 1.0, s.top_p, 0.01)
+        self.top_k = _spin(0, 1000, s.top_k)
+        self.min_p = _dspin(0.0, 1.0, s.min_p, 0.01)
+        self.presence = _dspin(0.0, 2.0, s.presence_penalty, 0.1)
+        self.seed = _spin(0, 2**31 - 1, s.seed)
+        sampling_tab = QWidget()
+        form = QFormLayout(sampling_tab)
+        form.addRow("Temperature:", self.temperature)
+        form.addRow("Top p:", self.top_p)
+        form.addRow("Top k:", self.top_k)
+        form.addRow("Min p:", self.min_p)
+        form.addRow("Presence penalty:", self.presence)
+        form.addRow("Seed:", self.seed)
+
+        tabs = QTabWidget()
+        tabs.addTab(model_tab, "Model")
+        tabs.addTab(reading_tab, "Reading")
+        tabs.addTab(hw_tab, "Hardware")
+        tabs.addTab(sampling_tab, "Sampling")
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #c0392b")
+        self.error.setWordWrap(True)
+        self.error.setAccessibleName("Settings problems")
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._save)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self.base = s
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", "", "GGUF (*.gguf)")
+        if path:
+            self.model_path.setText(path)
+
+    def collect(self) -> Settings:
+        return self.base.with_changes(
+            backend=self.backend.currentData(),
+            model_path=self.model_path.text().strip(),
+            remote_url=self.remote_url.text().strip(),
+            remote_model=self.remote_model.text().strip(),
+            remote_parallel=self.parallel.value(),
+            n_ctx=self.n_ctx.value(),
+            chunk_tokens=self.chunk.value(),
+            memory_tokens=self.memory.value(),
+            max_new_tokens=self.max_new.value(),
+            mode=self.mode.currentData(),
+            drop_headers_footers=self.drop_hf.isChecked(),
+            ocr=self.ocr.isChecked(),
+            n_gpu_layers=self.gpu_layers.value(),
+            flash_attn=self.flash.isChecked(),
+            kv_cache_type=self.kv.currentText(),
+            n_threads=self.threads.value(),
+            n_batch=self.batch.value(),
+            temperature=self.temperature.value(),
+            top_p=self.top_p.value(),
+            top_k=self.top_k.value(),
+            min_p=self.min_p.value(),
+            presence_penalty=self.presence.value(),
+            seed=self.seed.value(),
+        )
+
+    def _save(self) -> None:
+        settings = self.collect()
+        problems = settings.validate()
+        if problems:
+            self.error.setText("Not saved: " + "; ".join(problems) + ".")
+            return
+        self.result_settings = settings
+        self.accept()

@@ -1,0 +1,212 @@
+"""The document viewer: rendered PDF pages (zoom, navigation, search, highlights) and the
+extracted text (selectable, with the current chunk's span marked)."""
+
+from __future__ import annotations
+
+import pymupdf
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPixmap,
+    QShortcut,
+    QTextCharFormat,
+    QTextCursor,
+)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QScrollArea,
+    QSpinBox,
+    QTabWidget,
+    QTextEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.documents.model import Document, Rect
+
+HIGHLIGHT = QColor(255, 200, 0, 90)
+
+
+class PageView(QWidget):
+    """One page at a time, rendered on the UI thread (PyMuPDF documents are used from one
+    thread only); rendering an A4 page takes a few milliseconds."""
+
+    page_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.pdf: pymupdf.Document | None = None
+        self.page = 1
+        self.zoom = 1.25
+        self.highlights: dict[int, list[Rect]] = {}
+        self.label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self.label.setAccessibleName("Rendered page")
+        self.scroll = QScrollArea(widgetResizable=True)
+        self.scroll.setWidget(self.label)
+        self.page_box = QSpinBox(minimum=1, maximum=1)
+        self.page_box.setAccessibleName("Page number")
+        self.page_box.valueChanged.connect(self.show_page)
+        self.count_label = QLabel("of 0")
+        self.search = QLineEdit(placeholderText="Search the document (Enter: next hit)")
+        self.search.setAccessibleName("Search the document")
+        self.search.returnPressed.connect(self.find_next)
+        self.status = QLabel()
+        bar = QHBoxLayout()
+        for text, slot, tip in (
+            ("◀", lambda: self.show_page(self.page - 1), "Previous page"),
+            ("▶", lambda: self.show_page(self.page + 1), "Next page"),
+            ("−", lambda: self.set_zoom(self.zoom / 1.2), "Zoom out"),
+            ("+", lambda: self.set_zoom(self.zoom * 1.2), "Zoom in"),
+        ):
+            button = QToolButton(text=text, toolTip=tip)
+            button.setAccessibleName(tip)
+            button.clicked.connect(slot)
+            bar.addWidget(button)
+        bar.insertWidget(2, self.page_box)
+        bar.insertWidget(3, self.count_label)
+        bar.addWidget(self.search, 1)
+        bar.addWidget(self.status)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.scroll, 1)
+        QShortcut(QKeySequence.StandardKey.ZoomIn, self, lambda: self.set_zoom(self.zoom * 1.2))
+        QShortcut(QKeySequence.StandardKey.ZoomOut, self, lambda: self.set_zoom(self.zoom / 1.2))
+        self._hit_page = 0
+
+    def open(self, path: str, password: str | None = None) -> None:
+        self.close_document()
+        self.pdf = pymupdf.open(path)
+        if self.pdf.needs_pass and password:
+            self.pdf.authenticate(password)
+        self.page_box.setMaximum(max(1, self.pdf.page_count))
+        self.count_label.setText(f"of {self.pdf.page_count}")
+        self.page = 0
+        self.show_page(1)
+
+    def close_document(self) -> None:
+        if self.pdf is not None:
+            self.pdf.close()
+        self.pdf = None
+        self.highlights = {}
+        self.label.clear()
+
+    def set_zoom(self, zoom: float) -> None:
+        self.zoom = min(5.0, max(0.3, zoom))
+        self._render()
+
+    def show_page(self, page: int) -> None:
+        if self.pdf is None:
+            return
+        page = min(max(1, page), self.pdf.page_count)
+        if page != self.page:
+            self.page = page
+            self.page_box.blockSignals(True)
+            self.page_box.setValue(page)
+            self.page_box.blockSignals(False)
+            self._render()
+            self.page_changed.emit(page)
+
+    def highlight(self, rects: list[tuple[int, Rect]], go_to: bool = True) -> None:
+        self.highlights = {}
+        for page, rect in rects:
+            self.highlights.setdefault(page, []).append(rect)
+        if go_to and rects:
+            self.page = 0
+            self.show_page(rects[0][0])
+        else:
+            self._render()
+
+    def _render(self) -> None:
+        if self.pdf is None or self.page < 1:
+            return
+        scale = self.zoom * self.devicePixelRatioF()
+        pix = self.pdf[self.page - 1].get_pixmap(matrix=pymupdf.Matrix(scale, scale), alpha=False)
+        image = QImage(pix.samples, pix.width, pix.height, pix.stride, QImage.Format.Format_RGB888)
+        pixmap = QPixmap.fromImage(image.copy())
+        rects = self.highlights.get(self.page, [])
+        if rects:
+            painter = QPainter(pixmap)
+            for x0, y0, x1, y1 in rects:
+                painter.fillRect(
+                    int(x0 * scale),
+                    int(y0 * scale),
+                    int((x1 - x0) * scale),
+                    int((y1 - y0) * scale),
+                    HIGHLIGHT,
+                )
+            painter.end()
+        pixmap.setDevicePixelRatio(self.devicePixelRatioF())
+        self.label.setPixmap(pixmap)
+
+    def find_next(self) -> None:
+        needle = self.search.text().strip()
+        if self.pdf is None or not needle:
+            return
+        count = self.pdf.page_count
+        for offset in range(count):
+            number = (self.page - 1 + offset + (1 if self._hit_page == self.page else 0)) % count
+            hits = self.pdf[number].search_for(needle)
+            if hits:
+                self._hit_page = number + 1
+                self.highlight([(number + 1, tuple(r)) for r in hits])
+                self.status.setText(f"{len(hits)} on page {number + 1}")
+                return
+        self.status.setText("not found")
+
+
+class DocumentViewer(QTabWidget):
+    """Page view for PDFs, text view for every document."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.document: Document | None = None
+        self.pages = PageView()
+        self.text = QPlainTextEdit(readOnly=True)
+        self.text.setAccessibleName("Document text")
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.addTab(self.pages, "Pages")
+        self.addTab(self.text, "Text")
+        self.empty = QLabel(
+            "Open a PDF or text file (File > Open, or drop it on the window).",
+            alignment=Qt.AlignmentFlag.AlignCenter,
+        )
+
+    def show_document(self, document: Document, password: str | None = None) -> None:
+        self.document = document
+        self.text.setPlainText(document.text)
+        is_pdf = document.kind != "text"
+        self.setTabEnabled(0, is_pdf)
+        if is_pdf:
+            self.pages.open(document.path, password)
+            self.setCurrentIndex(0)
+        else:
+            self.pages.close_document()
+            self.setCurrentIndex(1)
+
+    def mark_span(self, start: int, end: int) -> None:
+        """Show where a chunk or a cited passage is: highlighted in both views."""
+        if self.document is None:
+            return
+        selection = QTextEdit.ExtraSelection()
+        fmt = QTextCharFormat()
+        fmt.setBackground(HIGHLIGHT)
+        selection.format = fmt
+        cursor = QTextCursor(self.text.document())
+        cursor.setPosition(min(start, len(self.document.text)))
+        cursor.setPosition(min(end, len(self.document.text)), QTextCursor.MoveMode.KeepAnchor)
+        selection.cursor = cursor
+        self.text.setExtraSelections([selection])
+        view = QTextCursor(self.text.document())
+        view.setPosition(min(start, len(self.document.text)))
+        self.text.setTextCursor(view)
+        self.text.centerCursor()
+        if self.document.kind != "text":
+            self.pages.highlight(self.document.rects_for(start, end))

@@ -1,0 +1,407 @@
+"""The main window: library | document viewer + question and answer | memory timeline."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+)
+
+from app.agent.engine import RunPlan
+from app.agent.events import (
+    AnswerStarted,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepRecord,
+    StepStarted,
+    TokenStreamed,
+)
+from app.documents.ingest import load_document
+from app.documents.model import Document
+from app.errors import PasswordRequired
+from app.gui.ask_panel import AskPanel
+from app.gui.library import LibraryPanel
+from app.gui.settings_dialog import SettingsDialog
+from app.gui.timeline import TimelinePanel, _duration
+from app.gui.viewer import DocumentViewer
+from app.gui.workers import ModelThread, Task, start_task
+from app.llm.factory import DEMO_NOTE
+from app.settings import Settings, load_settings, save_settings
+from app.store.database import open_database
+
+log = logging.getLogger("app.gui")
+FILE_FILTER = (
+    "Documents (*.pdf *.txt *.md *.markdown *.text *.epub *.xps *.fb2 *.mobi *.cbz *.log *.csv);;"
+    "All files (*)"
+)
+MAX_RECENT = 10
+
+
+class MainWindow(QMainWindow):
+    request_load = Signal(object)  # Settings
+    request_plan = Signal(object, str, str, str)
+    request_ask = Signal(object, int, int, str, str, str, object)
+    request_resume = Signal(int, object)
+    document_opened = Signal(object)  # Document: for tests and the self-test
+    run_ended = Signal(str)  # final status
+    model_ready = Signal()
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("QwenLong Reader")
+        self.setAcceptDrops(True)
+        self.settings = settings or load_settings()
+        self.store = open_database()
+        self.store.mark_stale_running_as_interrupted()
+        self.document: Document | None = None
+        self.document_id: int | None = None
+        self.password: str | None = None
+        self.plan: RunPlan | None = None
+        self.run_id: int | None = None
+        self.busy = False
+        self.model_loaded = False
+        self._pending_ask: tuple[str, str, str, str] | None = None
+
+        self.library = LibraryPanel()
+        self.viewer = DocumentViewer()
+        self.ask_panel = AskPanel()
+        self.timeline = TimelinePanel()
+        center = QSplitter(Qt.Orientation.Vertical)
+        center.addWidget(self.viewer)
+        center.addWidget(self.ask_panel)
+        center.setSizes([480, 320])
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(self.library)
+        main.addWidget(center)
+        main.addWidget(self.timeline)
+        main.setSizes([230, 650, 400])
+        main.setStretchFactor(1, 1)
+        self.setCentralWidget(main)
+        self.model_label = QLabel()
+        self.model_label.setAccessibleName("Model status")
+        self.statusBar().addPermanentWidget(self.model_label, 1)
+        self._menus()
+
+        self.model = ModelThread()
+        worker = self.model.worker
+        self.request_load.connect(worker.load_model)
+        self.request_plan.connect(worker.plan)
+        self.request_ask.connect(worker.ask)
+        self.request_resume.connect(worker.resume)
+        worker.model_loaded.connect(self._model_loaded)
+        worker.model_failed.connect(self._model_failed)
+        worker.planned.connect(self._planned)
+        worker.plan_failed.connect(lambda message: self.ask_panel.set_plan_text(message))
+        worker.event.connect(self._on_event)
+        worker.busy_changed.connect(self._set_busy)
+
+        self.ask_panel.plan_wanted.connect(self._want_plan)
+        self.ask_panel.ask_requested.connect(self._ask)
+        self.timeline.step_selected.connect(self._show_step)
+        self.timeline.cancel_requested.connect(self.cancel_run)
+        self.timeline.resume_requested.connect(self.resume_run)
+        self.library.document_chosen.connect(self._open_stored_document)
+        self.library.run_chosen.connect(self.show_run)
+        self.library.search.textChanged.connect(lambda _: self._refresh_history())
+
+        self._load_model()
+        self._refresh_library()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(1280, 800)
+
+    # -- menus ------------------------------------------------------------------------
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = QAction("&Open…", self, shortcut=QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._choose_file)
+        file_menu.addAction(open_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._fill_recent()
+        file_menu.addSeparator()
+        settings_action = QAction("&Settings…", self, shortcut=QKeySequence("Ctrl+,"))
+        settings_action.triggered.connect(self.open_settings)
+        file_menu.addAction(settings_action)
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About the model", self)
+        about.triggered.connect(lambda: QMessageBox.information(self, "Model", DEMO_NOTE))
+        help_menu.addAction(about)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent_files:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_file(p))
+        self.recent_menu.setEnabled(bool(self.settings.recent_files))
+
+    # -- model --------------------------------------------------------------------------
+    def _load_model(self) -> None:
+        self.model_loaded = False
+        self.model_label.setText("Loading the model…")
+        self.request_load.emit(self.settings)
+
+    def _model_loaded(self, name: str, is_demo: bool) -> None:
+        self.model_loaded = True
+        if is_demo:
+            self.model_label.setText(
+                f"Model: {name} - a tiny demo model with poor answers. For real work choose "
+                "a QwenLong-L1.5 GGUF in File > Settings."
+            )
+        else:
+            self.model_label.setText(f"Model: {name}")
+        self.model_ready.emit()
+        self.ask_panel._replan()
+
+    def _model_failed(self, message: str) -> None:
+        self.model_label.setText("No model loaded - open File > Settings to choose one.")
+        QMessageBox.warning(self, "The model could not be loaded", message)
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec() and dialog.result_settings is not None:
+            self.apply_settings(dialog.result_settings)
+
+    def apply_settings(self, settings: Settings) -> None:
+        save_settings(settings)
+        reload = settings != self.settings
+        self.settings = settings
+        if reload:
+            self._load_model()
+
+    # -- documents ----------------------------------------------------------------------
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a document", "", FILE_FILTER)
+        if path:
+            self.open_file(path)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.open_file(url.toLocalFile())
+                break
+
+    def open_file(self, path: str, password: str | None = None) -> None:
+        self.statusBar().showMessage(f"Opening {Path(path).name}…")
+        settings = self.settings
+
+        def job(progress: Any) -> Document:
+            return load_document(
+                Path(path),
+                password=password,
+                drop_headers_footers=settings.drop_headers_footers,
+                ocr=settings.ocr,
+                progress=progress,
+            )
+
+        task = Task(job)
+        task.signals.progress.connect(
+            lambda done, total: self.statusBar().showMessage(f"Reading page {done} of {total}…")
+        )
+        task.signals.done.connect(lambda doc: self._document_loaded(doc, password))
+        task.signals.failed.connect(
+            lambda message, error: self._document_failed(path, message, error)
+        )
+        self._task = task  # keep the signals object alive until it reports
+        start_task(task)
+
+    def _document_failed(self, path: str, message: str, error: object) -> None:
+        self.statusBar().clearMessage()
+        if isinstance(error, PasswordRequired):
+            password, ok = QInputDialog.getText(
+                self,
+                "Password needed",
+                f"{Path(path).name} is encrypted. Password:",
+                QLineEdit.EchoMode.Password,
+            )
+            if ok and password:
+                self.open_file(path, password)
+            return
+        QMessageBox.warning(self, "Could not open the document", message)
+
+    def _document_loaded(self, document: Document, password: str | None) -> None:
+        self.document, self.password = document, password
+        self.document_id = self.store.add_document(document)
+        self.viewer.show_document(document, password)
+        warnings = " ".join(document.warnings)
+        self.statusBar().showMessage(
+            f"{document.title}: {document.page_count} pages, {len(document.text):,} characters. "
+            + warnings
+        )
+        recent = [document.path] + [p for p in self.settings.recent_files if p != document.path]
+        self.settings = self.settings.with_changes(recent_files=tuple(recent[:MAX_RECENT]))
+        save_settings(self.settings)
+        self._fill_recent()
+        self._refresh_library()
+        self.plan = None
+        self.ask_panel._replan()
+        self.document_opened.emit(document)
+
+    def _open_stored_document(self, document_id: int) -> None:
+        if document_id != self.document_id:
+            row = self.store.get_document_row(document_id)
+            self.open_file(row["path"])
+
+    # -- planning and asking ----------------------------------------------------------
+    def _want_plan(self, q_core: str, q_inst: str, mode: str) -> None:
+        self.plan = None
+        self.ask_panel.ask_button.setEnabled(False)
+        if self.document is None or not self.model_loaded:
+            return
+        self.ask_panel.set_plan_text("Estimating…")
+        self.request_plan.emit(self.document, q_core, q_inst, mode)
+
+    def _planned(self, plan: RunPlan, seconds: float) -> None:
+        self.plan = plan
+        if plan.mode == "single_pass":
+            what = "Single pass"
+        else:
+            what = f"Memory agent · {len(plan.chunks)} steps"
+        self.ask_panel.set_plan_text(f"{what} · about {_duration(seconds)} - {plan.reason}.")
+        self.ask_panel.ask_button.setEnabled(not self.busy)
+        if self._pending_ask:
+            pending, self._pending_ask = self._pending_ask, None
+            self._ask(*pending)
+
+    def _ask(self, question: str, q_core: str, q_inst: str, mode: str) -> None:
+        if self.document is None or self.document_id is None or self.busy:
+            return
+        if self.plan is None:
+            self._pending_ask = (question, q_core, q_inst, mode)
+            self._want_plan(q_core, q_inst, mode)
+            return
+        session_id = self.store.create_session(self.document_id, question[:120])
+        self.ask_panel.clear_answer()
+        self.request_ask.emit(
+            self.document, self.document_id, session_id, question, q_core, q_inst, self.plan
+        )
+
+    def ask(self, question: str, mode: str = "auto") -> None:
+        """Programmatic ask (tests, self-test): fills the box and asks when planned."""
+        self.ask_panel.set_question(question)
+        self.ask_panel.mode.setCurrentIndex(self.ask_panel.mode.findData(mode))
+        p = self.ask_panel
+        self._ask(question, p.q_core.text(), p.q_inst.text(), mode)
+
+    def cancel_run(self) -> None:
+        self.model.worker.cancel()
+        self.statusBar().showMessage("Cancelling… finished steps are kept.")
+
+    def resume_run(self) -> None:
+        if self.run_id is None or self.busy:
+            return
+        run = self.store.get_run(self.run_id)
+        if (
+            self.document is None
+            or self.document.sha256 != self.store.get_document_row(run.document_id)["sha256"]
+        ):
+            QMessageBox.information(self, "Resume", "Open the run's document first.")
+            return
+        self.request_resume.emit(self.run_id, self.document)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.timeline.set_running(busy)
+        self.ask_panel.ask_button.setEnabled(not busy and self.plan is not None)
+
+    # -- events from the engine -------------------------------------------------------
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, RunStarted):
+            self.run_id = event.run_id
+            page_count = self.document.page_count if self.document else 1
+            if event.resumed_from:
+                run = self.store.get_run(event.run_id)
+                self.timeline.load(run.chunks, run.steps, page_count, run.mode, "running")
+            else:
+                self.timeline.start(event.chunks, page_count, event.mode)
+            self.timeline.set_running(True)
+            self._refresh_history()
+        elif isinstance(event, StepStarted):
+            self.timeline.step_started(event.chunk)
+        elif isinstance(event, TokenStreamed):
+            if event.step < 0:
+                self.ask_panel.stream(event.text, event.thinking)
+            else:
+                self.timeline.token(event.text)
+        elif isinstance(event, StepFinished):
+            self.timeline.add_step(event.step, event.memory_diff, event.eta_s)
+        elif isinstance(event, AnswerStarted):
+            self.ask_panel.clear_answer()
+            self.statusBar().showMessage("Writing the answer…")
+        elif isinstance(event, RunFinished):
+            self.ask_panel.show_answer(event.answer.text, event.answer.thinking)
+            self._ended("finished", "Answered.")
+        elif isinstance(event, RunCancelled):
+            self._ended("cancelled", f"Cancelled after {event.steps_done} steps; they are saved.")
+        elif isinstance(event, RunFailed):
+            self._ended("failed", "The run failed; finished steps are saved.")
+            QMessageBox.warning(self, "The run failed", event.message)
+
+    def _ended(self, status: str, message: str) -> None:
+        self.timeline.finish(status)
+        self.statusBar().showMessage(message)
+        self._refresh_history()
+        self.run_ended.emit(status)
+
+    def _show_step(self, step: StepRecord) -> None:
+        self.viewer.mark_span(step.chunk.start, step.chunk.end)
+
+    # -- history ------------------------------------------------------------------------
+    def _refresh_library(self) -> None:
+        self.library.set_documents(self.store.list_documents(), self.document_id)
+        self._refresh_history()
+
+    def _refresh_history(self) -> None:
+        search = self.library.search.text().strip() or None
+        sessions = self.store.list_sessions(document_id=self.document_id, search=search)
+        self.library.set_history([(s, self.store.list_runs(s["id"])) for s in sessions])
+
+    def show_run(self, run_id: int) -> None:
+        """Reopen a stored run exactly as recorded."""
+        run = self.store.get_run(run_id)
+        self.run_id = run_id
+        page_count = self.document.page_count if self.document else 1
+        self.timeline.load(run.chunks, run.steps, page_count, run.mode, run.status)
+        self.ask_panel.question.blockSignals(True)
+        self.ask_panel.question.setPlainText(run.question)
+        self.ask_panel.question.blockSignals(False)
+        self.ask_panel.q_core.setText(run.q_core)
+        self.ask_panel.q_inst.setText(run.q_inst)
+        if run.answer is not None:
+            self.ask_panel.show_answer(run.answer.text, run.answer.thinking)
+        else:
+            self.ask_panel.clear_answer()
+
+    # -- closing ------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.busy:
+            answer = QMessageBox.question(
+                self,
+                "A run is in progress",
+                "Stop the run and quit? Every finished step is kept; you can resume later.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self.model.stop()
+        event.accept()

