@@ -91,6 +91,7 @@ class AskPanel(QWidget):
     # -- question ---------------------------------------------------------------------
     def set_question(self, text: str) -> None:
         self.question.setPlainText(text)
+        self._split_timer.stop()  # split now, not again when the typing timer fires
         self._decompose()
 
     def _decompose(self) -> None:

@@ -160,6 +160,8 @@ class ModelThread:
         self.thread.start()
 
     def stop(self) -> None:
+        if not self.thread.isRunning():  # already stopped: a queued call would never return
+            return
         self.worker.cancel()
         # Unload on the model thread (it owns the Llama), then end the thread's loop.
         from PySide6.QtCore import QMetaObject, Qt

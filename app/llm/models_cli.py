@@ -1,0 +1,151 @@
+"""``models``: what each local GGUF is, its SHA-256, and how to run it on this machine;
+which QwenLong quantization to download; ``--import FILE`` copies one into the models
+folder. Registered on the CLI's subparsers by ``add_models_command``."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from app import paths
+from app.errors import ModelError, UserError
+from app.llm.gguf import HASH_BLOCK, GGUFInfo, file_sha256, format_count, read_gguf_info
+from app.llm.hardware import (
+    QWENLONG_QUANTS,
+    Hardware,
+    detect_hardware,
+    gb,
+    human_size,
+    qwenlong_reference,
+    recommend,
+)
+
+
+def add_models_command(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "models", help="list local GGUF models and how to run them on this machine"
+    )
+    parser.add_argument(
+        "--import",
+        dest="import_file",
+        metavar="FILE",
+        help="copy a GGUF model into the models folder (validated first)",
+    )
+    parser.add_argument(
+        "--no-hash", action="store_true", help="skip SHA-256 (hashing 20 GB the first time is slow)"
+    )
+    parser.set_defaults(func=cmd_models)
+    return parser
+
+
+def cmd_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    if args.import_file:
+        target = import_model(Path(args.import_file), out)
+        out.write(f"Imported to {target}\nUse it: Settings > Model, or --model {target}\n\n")
+    hw = detect_hardware()
+    out.write(f"This machine: {hw.describe()}\n")
+    for path, label in model_files():
+        out.write(f"\n* {path.name}{label}\n")
+        try:
+            info = read_gguf_info(path)
+        except ModelError as error:
+            out.write(f"  unusable: {error.message}\n")
+            continue
+        print_model(info, hw, out, with_hash=not args.no_hash)
+    out.write(
+        "\nQwenLong-L1.5-30B-A3B quantizations on this machine (download one, then run "
+        "`models --import FILE`):\n"
+    )
+    for quant, size in QWENLONG_QUANTS.items():
+        rec = recommend(qwenlong_reference(quant), hw)
+        out.write(f"  {quant:<7} ~{gb(size)}  {rec.describe()}\n")
+    return 0
+
+
+def model_files() -> list[tuple[Path, str]]:
+    """The current model (the demo when none is chosen), then the models folder's GGUFs."""
+    from app.llm.factory import resolve_model_path
+    from app.settings import load_settings
+
+    found: list[tuple[Path, str]] = []
+    try:
+        current, is_demo = resolve_model_path(load_settings())
+        found.append((current, " (current, bundled demo)" if is_demo else " (current)"))
+    except UserError as error:
+        sys.stderr.write(f"Current model: {error}\n")
+    seen = {p.resolve() for p, _ in found}
+    for file in sorted(paths.models_dir().glob("*.gguf")):
+        if file.resolve() not in seen:
+            found.append((file, ""))
+    return found
+
+
+def print_model(info: GGUFInfo, hw: Hardware, out: TextIO, *, with_hash: bool) -> None:
+    experts = f", {info.expert_used_count} of {info.expert_count} experts" if info.is_moe else ""
+    label = f" (label: {info.size_label})" if info.size_label else ""
+    rec = recommend(info, hw)
+    lines = [
+        f"name:     {info.name or '-'}",
+        f"arch:     {info.architecture}{experts}",
+        f"params:   {format_count(info.parameter_count)}{label}",
+        f"quant:    {info.quantization}",
+        f"context:  {info.context_length:,} tokens "
+        f"(KV cache {info.kv_bytes_per_token() / 1024:.1f} KiB per token at f16)",
+        f"size:     {human_size(info.file_size)}",
+    ]
+    if with_hash:
+        lines.append(f"sha256:   {file_sha256(info.path, progress=_progress(info.path.name))}")
+    if not info.has_chat_template:
+        lines.append("warning:  no chat template: the app cannot use this file")
+    lines.append(f"fit:      {rec.describe()}")
+    lines += [f"note:     {note}" for note in rec.notes]
+    out.write("".join(f"  {line}\n" for line in lines))
+
+
+def _progress(name: str) -> Any:
+    """A progress callback writing 'hashing NAME: 42%' to stderr, in place."""
+
+    def report(done: int, total: int) -> None:
+        if total > 64 * HASH_BLOCK:  # only worth showing for big files
+            end = "\n" if done >= total else ""
+            sys.stderr.write(f"\r{name}: {done * 100 // max(total, 1)}%{end}")
+            sys.stderr.flush()
+
+    return report
+
+
+def import_model(source: Path, out: TextIO) -> Path:
+    """Copy a validated GGUF into the models folder, through a .part file so an
+    interrupted copy never looks like a model."""
+    info = read_gguf_info(source)  # ModelError for a missing, foreign or truncated file
+    if not info.has_chat_template:
+        raise ModelError(f"{source.name} has no chat template.", hint="Use an instruct/chat build.")
+    target = paths.models_dir() / source.name
+    if target.exists() and target.stat().st_size == info.file_size:
+        out.write(f"{target.name} is already in the models folder.\n")
+        return target
+    free = shutil.disk_usage(target.parent).free
+    if free < info.file_size:
+        raise ModelError(
+            f"Not enough disk space to import {source.name}: it needs {gb(info.file_size)}, "
+            f"{gb(free)} is free in {target.parent}."
+        )
+    part = target.with_name(target.name + ".part")
+    report = _progress(f"copying {source.name}")
+    done = 0
+    try:
+        with source.open("rb") as src, part.open("wb") as dst:
+            while block := src.read(HASH_BLOCK):
+                dst.write(block)
+                done += len(block)
+                report(done, info.file_size)
+        read_gguf_info(part)  # the copy is whole
+        part.replace(target)
+    finally:
+        part.unlink(missing_ok=True)
+    out.write(f"Copied {human_size(info.file_size)}: {info.describe()}\n")
+    return target

@@ -1,0 +1,95 @@
+"""A real OpenAI-compatible server on loopback: llama-cpp-python's own, serving the demo
+model, so the remote backend is tested against the HTTP it will really meet."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_server(model: Path, log: Path, timeout_s: float = 60) -> ServerProcess:
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(model),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "2048",
+                "--n_threads",
+                "1",  # the test machine's cores are shared
+                "--verbose",
+                "False",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited:\n{log.read_text(errors='replace')[-2000:]}")
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{url}/v1/models", timeout=2) as response,
+        ):
+            if response.status == 200:
+                return ServerProcess(url, process, log)
+        time.sleep(0.25)
+    stop_server(process)
+    pytest.fail(f"llama_cpp.server did not answer within {timeout_s:g} s")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@pytest.fixture(scope="session")
+def llama_server(demo_model, tmp_path_factory) -> Iterator[ServerProcess]:
+    """One server for the session (starting one takes a few seconds)."""
+    server = start_server(demo_model, tmp_path_factory.mktemp("server") / "server.log")
+    yield server
+    stop_server(server.process)
+
+
+@pytest.fixture
+def doomed_server(demo_model, tmp_path) -> Iterator[ServerProcess]:
+    """A server of its own for a test that kills it."""
+    server = start_server(demo_model, tmp_path / "doomed.log")
+    yield server
+    stop_server(server.process)

@@ -1,0 +1,134 @@
+"""GGUF header parsing (real files, no weights loaded) and the cached SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from pathlib import Path
+
+import pytest
+
+from app import paths
+from app.errors import Cancelled, ModelError
+from app.llm import gguf
+from app.llm.backend import CancelToken
+from app.llm.gguf import file_sha256, read_gguf_info
+from tests.fixtures.tiny_qwen3moe import write_tiny_qwen3moe
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return write_tiny_qwen3moe(tmp_path_factory.mktemp("tiny") / "tiny-qwen3moe.gguf")
+
+
+def test_demo_model(demo_model):
+    info = read_gguf_info(demo_model)
+    assert info.architecture == "llama"
+    assert info.size_label == "135M"
+    assert info.parameter_count == 134_515_008
+    assert (info.file_type, info.quantization) == (3, "Q4_1")
+    assert info.context_length == 8192
+    assert (info.n_layers, info.embedding_length) == (30, 576)
+    assert (info.head_count, info.head_count_kv, info.head_dim) == (9, 3, 64)  # 576 / 9
+    assert info.expert_count == 0 and not info.is_moe
+    assert info.vocab_size == 49_152
+    assert info.has_chat_template and "<|im_start|>" in info.chat_template
+    assert info.file_size == demo_model.stat().st_size
+    assert info.tensor_count == 272
+    # 30 layers x 3 KV heads x (64 + 64) x 2 bytes
+    assert info.kv_bytes_per_token("f16") == 23_040
+
+
+def test_tiny_qwen3moe(tiny):
+    info = read_gguf_info(tiny)
+    assert info.architecture == "qwen3moe"
+    assert (info.expert_count, info.expert_used_count) == (4, 2)
+    assert (info.n_layers, info.head_count, info.head_count_kv, info.head_dim) == (2, 4, 2, 16)
+    assert info.quantization == "F32"
+    assert info.chat_template.rstrip().endswith("{%- endif %}")
+    assert "<think>" in info.chat_template
+    # embeddings + output 2 x 267 x 64, output norm 64, per layer 37,280 (norms 64+16+16+64,
+    # q/o 2 x 4,096, k/v 2 x 2,048, router 256, experts 3 x 4 x 32 x 64 = 24,576)
+    assert info.parameter_count == 2 * 267 * 64 + 64 + 2 * 37_280
+    assert info.expert_bytes == 2 * 24_576 * 4  # F32
+    assert info.kv_bytes_per_token() == 2 * 2 * 32 * 2
+
+
+def test_header_is_read_without_reading_the_weights(tiny, tmp_path):
+    # A sparse file: a real header followed by 2 GB of holes that were never written.
+    # Parsing it must not touch that data (fast, and no page-ins).
+    big = tmp_path / "sparse.gguf"
+    data = tiny.read_bytes()
+    with big.open("wb") as f:
+        f.write(data)
+        f.truncate(2_000_000_000)
+    info = read_gguf_info(big)
+    assert info.file_size == 2_000_000_000
+    assert info.tensor_bytes < len(data)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        read_gguf_info(tmp_path / "nope.gguf")
+
+
+def test_not_gguf(tmp_path):
+    text = tmp_path / "notes.gguf"
+    text.write_text("these are not weights")
+    with pytest.raises(ModelError, match="not a GGUF"):
+        read_gguf_info(text)
+
+
+def test_truncated_header(tiny, tmp_path):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny.read_bytes()[:1000])  # inside the tokenizer arrays
+    with pytest.raises(ModelError, match="truncated: it ends inside its header"):
+        read_gguf_info(cut)
+
+
+def test_truncated_weights(tiny, tmp_path):
+    cut = tmp_path / "partial-download.gguf"
+    cut.write_bytes(tiny.read_bytes()[:-100])
+    with pytest.raises(ModelError, match=r"truncated.*100 missing"):
+        read_gguf_info(cut)
+
+
+def test_corrupt_version(tiny, tmp_path):
+    bad = tmp_path / "bad.gguf"
+    data = bytearray(tiny.read_bytes())
+    data[4:8] = struct.pack("<I", 99)
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="corrupt GGUF header"):
+        read_gguf_info(bad)
+
+
+def test_sha256_is_streamed_and_cached(tiny):
+    expected = hashlib.sha256(tiny.read_bytes()).hexdigest()
+    seen: list[tuple[int, int]] = []
+    before = dict(gguf.hash_stats)
+    assert file_sha256(tiny, progress=lambda done, total: seen.append((done, total))) == expected
+    size = tiny.stat().st_size
+    assert seen[-1] == (size, size)
+    assert gguf.hash_stats["bytes_hashed"] == before["bytes_hashed"] + size
+    assert (paths.cache_dir() / "model-hashes.json").is_file()
+    # the second call reads nothing
+    assert file_sha256(tiny) == expected
+    assert gguf.hash_stats["bytes_hashed"] == before["bytes_hashed"] + size
+    assert gguf.hash_stats["cache_hits"] == before["cache_hits"] + 1
+
+
+def test_sha256_recomputed_when_file_changes(tmp_path):
+    file = tmp_path / "m.gguf"
+    file.write_bytes(b"GGUF one")
+    first = file_sha256(file)
+    file.write_bytes(b"GGUF two")
+    os.utime(file, ns=(1, 2))  # a different mtime even on coarse-clock filesystems
+    assert file_sha256(file) == hashlib.sha256(b"GGUF two").hexdigest() != first
+
+
+def test_sha256_cancel(tiny):
+    cancel = CancelToken()
+    cancel.cancel()
+    with pytest.raises(Cancelled):
+        file_sha256(tiny, cancel=cancel)

@@ -1,0 +1,430 @@
+"""The remote backend against a real llama-cpp-python server on loopback, and against a
+stub that replays canned server-sent events for what the real one cannot produce
+(reasoning deltas, llama-server's timings, malformed streams, a silent server)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
+
+from app.errors import BackendError, Cancelled
+from app.llm.backend import CancelToken, Completion, Piece, Sampling, complete
+from app.llm.remote import RemoteBackend, api_key_from_keyring, store_api_key
+
+from .conftest import free_port
+
+HELLO = [{"role": "user", "content": "Say hello."}]
+STORY = [{"role": "user", "content": "Write a long story about a dragon named Ember."}]
+
+
+def run(backend: RemoteBackend, sampling: Sampling, messages=HELLO, cancel=None):
+    items = list(backend.stream(messages, sampling, cancel or CancelToken()))
+    pieces = [i for i in items if isinstance(i, Piece)]
+    assert isinstance(items[-1], Completion) and len(pieces) == len(items) - 1
+    return pieces, items[-1]
+
+
+# -- the real server ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def remote(llama_server) -> RemoteBackend:
+    return RemoteBackend(llama_server.url + "/v1/")  # the OpenAI-style base works too
+
+
+def test_streams_pieces_then_a_completion(remote):
+    pieces, done = run(remote, Sampling(max_tokens=8))
+    assert pieces and done.completion_tokens > 0 and done.prompt_tokens > 0
+    assert done.raw == "".join(p.text for p in pieces) and done.content
+    assert done.stop_reason in ("stop", "length") and done.wall_ms > 0
+
+
+def test_identity_asks_the_server(remote, llama_server, demo_model):
+    assert remote.identity.backend == "remote"
+    assert remote.identity.name == str(demo_model)  # llama_cpp.server's model id
+    assert remote.identity.path == llama_server.url
+    assert remote.n_ctx == 4096 and "assumed" in remote.identity.details["n_ctx"]
+    assert remote.identity.details["tokenizer"] == "llama-cpp-python /extras/tokenize"
+    assert remote.supports_parallel() == 1
+    assert RemoteBackend(llama_server.url, "mine", n_ctx=2048).identity.n_ctx == 2048
+
+
+def test_count_tokens_matches_the_local_tokenizer(remote, demo_backend):
+    for text in ("Hello world.", "The dragon Ember flew over the sea of Azov in 1854.\n" * 5):
+        assert remote.count_tokens(text) == demo_backend.count_tokens(text)
+    assert remote.count_tokens("") == 0
+
+
+def test_cancel_mid_stream_is_prompt(remote):
+    cancel = CancelToken()
+    cancelled_at: list[float] = []
+
+    def cancel_soon() -> None:
+        cancelled_at.append(time.monotonic())
+        cancel.cancel()
+
+    timer = threading.Timer(0.3, cancel_soon)
+    timer.start()
+    with pytest.raises(Cancelled):
+        for _ in remote.stream(STORY, Sampling(max_tokens=400), cancel):
+            pass
+    assert time.monotonic() - cancelled_at[0] < 1.0
+    # The closed connection stopped that generation: the server answers the next one.
+    _, done = run(remote, Sampling(max_tokens=4))
+    assert done.completion_tokens > 0
+
+
+def test_a_dead_port_says_what_to_do():
+    started = time.monotonic()
+    with pytest.raises(BackendError) as error:
+        RemoteBackend(f"http://127.0.0.1:{free_port()}", retries=1)
+    assert "connection refused" in str(error.value) and "server is running" in str(error.value)
+    assert time.monotonic() - started < 5
+
+
+def test_a_wrong_base_path_gives_a_404_hint(llama_server):
+    with pytest.raises(BackendError, match="base URL"):
+        RemoteBackend(llama_server.url + "/nope")
+
+
+def test_not_a_url():
+    with pytest.raises(BackendError, match="not a server URL"):
+        RemoteBackend("gpu-server:8080")
+
+
+def test_server_killed_mid_stream(doomed_server):
+    backend = RemoteBackend(doomed_server.url, retries=0)
+    received = 0
+    with pytest.raises(BackendError, match="middle of an answer"):
+        for _ in backend.stream(STORY, Sampling(max_tokens=400), CancelToken()):
+            received += 1
+            if received == 3:
+                doomed_server.process.kill()
+    assert received >= 3
+
+
+# -- a stub server for what the real one cannot show ----------------------------------------
+@dataclass
+class Reply:
+    status: int = 200
+    json: Any = None
+    events: list[Any] = field(default_factory=list)  # data: dict or str; bytes: a raw line
+    delay_s: float = 0.0
+    drop: bool = False  # close the connection without a word
+    done: bool = True  # end the stream with [DONE]
+
+
+Route = Callable[[dict[str, Any]], Reply]
+
+
+class Stub:
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.answer({})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.answer(json.loads(self.rfile.read(length) or b"{}"))
+
+            def answer(self, body: dict[str, Any]) -> None:
+                stub.requests.append((self.path, dict(self.headers), body))
+                route = stub.routes.get(self.path)
+                if route is None:
+                    self.send_error(404)
+                    return
+                reply = route(body)
+                time.sleep(reply.delay_s)
+                if reply.drop:
+                    return
+                self.send_response(reply.status)
+                if reply.events:
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()  # HTTP/1.0: the body runs to the close
+                    for event in reply.events:
+                        if isinstance(event, bytes):  # a raw line, as is
+                            self.wfile.write(event)
+                            continue
+                        data = event if isinstance(event, str) else json.dumps(event)
+                        self.wfile.write(f"data: {data}\n\n".encode())
+                    if reply.done:
+                        self.wfile.write(b"data: [DONE]\n\n")
+                    return
+                payload = json.dumps(reply.json).encode()
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.routes["/v1/models"] = lambda _: Reply(json={"data": [{"id": "stub-model"}]})
+
+    def chats(self) -> list[dict[str, Any]]:
+        return [body for path, _, body in self.requests if path == "/v1/chat/completions"]
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    server = Stub()
+    thread = threading.Thread(target=server.server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def chunk(finish: str | None = None, **delta: str) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def answer(*events: Any, **kw: Any) -> Route:
+    return lambda _: Reply(events=list(events), **kw)
+
+
+def test_reasoning_deltas_usage_and_timings(stub):
+    stub.routes["/props"] = lambda _: Reply(
+        json={"total_slots": 4, "default_generation_settings": {"n_ctx": 8192}}
+    )
+    stub.routes["/tokenize"] = lambda body: Reply(
+        json={"tokens": list(range(len(body.get("content", "").split())))}
+    )
+    stub.routes["/v1/chat/completions"] = answer(
+        chunk(role="assistant"),
+        chunk(reasoning_content="The user wants"),
+        chunk(reasoning_content=" a greeting."),
+        chunk(content="Hello"),
+        chunk(content="!", finish="stop") | {"timings": {"prompt_ms": 12.5, "cache_n": 10}},
+        {
+            "choices": [],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 7},
+            "timings": {"prompt_n": 40, "prompt_ms": 12.5, "predicted_ms": 30.0, "cache_n": 10},
+        },
+    )
+    backend = RemoteBackend(stub.url, api_key="sk-test")
+    assert backend.n_ctx == 8192 and backend.supports_parallel() == 4
+    details = {"server": "llama-server", "tokenizer": "llama-server /tokenize"}
+    assert backend.identity.details == details
+    assert backend.count_tokens("three small words") == 3
+    sampling = Sampling(max_tokens=16, top_k=20, min_p=0.0, seed=7)
+    pieces, done = run(backend, sampling)
+    assert [(p.text, p.thinking) for p in pieces] == [
+        ("The user wants", True),
+        (" a greeting.", True),
+        ("Hello", False),
+        ("!", False),
+    ]
+    assert done.thinking == "The user wants a greeting." and done.content == "Hello!"
+    assert done.raw == "The user wants a greeting.</think>Hello!"
+    assert (done.prompt_tokens, done.completion_tokens, done.cached_tokens) == (50, 7, 10)
+    assert (done.prompt_ms, done.generation_ms, done.stop_reason) == (12.5, 30.0, "stop")
+    path, headers, body = stub.requests[-1]
+    assert headers["Authorization"] == "Bearer sk-test"
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    for name, value in (("top_k", 20), ("min_p", 0.0), ("seed", 7), ("max_tokens", 16)):
+        assert body[name] == value
+    for name in ("temperature", "top_p", "presence_penalty", "repeat_penalty"):
+        assert name in body
+
+
+def test_vllm_reasoning_field_and_tokenizer(stub):
+    stub.routes["/v1/models"] = lambda _: Reply(
+        json={"data": [{"id": "qwenlong", "owned_by": "vllm", "max_model_len": 32768}]}
+    )
+    stub.routes["/tokenize"] = lambda body: (
+        Reply(json={"count": len(body["prompt"].split())})
+        if "prompt" in body
+        else Reply(status=400, json={"error": {"message": "prompt is required"}})
+    )
+    stub.routes["/v1/chat/completions"] = answer(
+        chunk(reasoning="Hmm."), chunk(content="Yes.", finish="length")
+    )
+    backend = RemoteBackend(stub.url)
+    assert (backend.model, backend.n_ctx) == ("qwenlong", 32768)
+    assert backend.identity.details == {"server": "vLLM", "tokenizer": "vLLM /tokenize"}
+    assert backend.count_tokens("a b c d") == 4
+    _, done = run(backend, Sampling(max_tokens=2))
+    assert (done.thinking, done.content, done.stop_reason) == ("Hmm.", "Yes.", "length")
+
+
+def test_inline_think_tag_is_learnt(stub):
+    stub.routes["/v1/chat/completions"] = answer(
+        chunk(content="Let me think"),
+        chunk(content=" about it."),
+        chunk(content="</think>"),
+        chunk(content="\n\nIt is 42.", finish="stop"),
+    )
+    backend = RemoteBackend(stub.url, "m", n_ctx=1000)
+    assert backend.identity.details == {"tokenizer": "estimate"}
+    assert backend.count_tokens("x" * 35) == 10
+    pieces, done = run(backend, Sampling(max_tokens=16))
+    assert (done.thinking, done.content) == ("Let me think about it.", "It is 42.")
+    assert not any(p.thinking for p in pieces)  # the first time, the tag comes as a surprise
+    pieces, _ = run(backend, Sampling(max_tokens=16))
+    assert [p.thinking for p in pieces] == [True, True, False, False]
+
+
+def test_an_explicit_think_tag_flags_thinking_at_once(stub):
+    stub.routes["/v1/chat/completions"] = answer(
+        chunk(content="<think>"), chunk(content="Hm."), chunk(content="</think>Done.")
+    )
+    pieces, done = run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling())
+    assert [p.thinking for p in pieces] == [True, True, False]
+    assert (done.thinking, done.content) == ("Hm.", "Done.")
+
+
+def test_thinking_cap_stops_the_request(stub):
+    stub.routes["/v1/chat/completions"] = answer(
+        *[chunk(reasoning_content=f"step {i}. ") for i in range(20)], chunk(content="late")
+    )
+    pieces, done = run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling(thinking_cap=3))
+    assert len(pieces) == 3 and done.stop_reason == "thinking_cap"
+    assert done.content == "" and done.thinking == "step 0. step 1. step 2."
+    assert done.raw == "step 0. step 1. step 2. </think>"
+    assert any("thinking capped" in n for n in done.notes)
+
+
+def test_loop_guard_stops_a_repeating_answer(stub):
+    stub.routes["/v1/chat/completions"] = answer(*[chunk(content="and again ") for _ in range(200)])
+    pieces, done = run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling())
+    assert done.stop_reason == "loop" and len(pieces) < 200
+
+
+def test_malformed_stream(stub):
+    stub.routes["/v1/chat/completions"] = answer(chunk(content="a"), "{not json")
+    with pytest.raises(BackendError, match="malformed"):
+        run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling())
+
+
+@pytest.mark.parametrize("event", ["[1, 2]", "", b"data:\n\n"])
+def test_events_that_are_not_objects(stub, event):
+    stub.routes["/v1/chat/completions"] = answer(event)
+    with pytest.raises(BackendError, match="malformed"):
+        run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling())
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"error": {"message": "slot crashed"}},  # vLLM, OpenAI
+        b'error: {"code": 500, "message": "slot crashed", "type": "server_error"}\n\n',
+    ],
+)
+def test_an_error_event_in_the_stream(stub, event):
+    stub.routes["/v1/chat/completions"] = answer(chunk(content="a"), event)
+    with pytest.raises(BackendError, match="slot crashed"):
+        run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling())
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [(401, "API key"), (403, "API key"), (500, "server failed"), (503, "loading")],
+)
+def test_http_errors_say_what_to_do(stub, status, words):
+    stub.routes["/v1/models"] = lambda _: Reply(status=status, json={"error": {"message": "no"}})
+    with pytest.raises(BackendError, match=words):
+        RemoteBackend(stub.url)
+
+
+def test_a_too_long_prompt_points_at_the_settings(stub):
+    message = "the request exceeds the available context size"
+    stub.routes["/v1/chat/completions"] = lambda _: Reply(
+        status=400, json={"error": {"message": message}}
+    )
+    with pytest.raises(BackendError, match="exceeds") as error:
+        run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling())
+    assert "chunk size" in str(error.value)
+
+
+def test_retries_a_dropped_connection_before_any_output(stub):
+    calls: list[int] = []
+
+    def flaky(_: dict[str, Any]) -> Reply:
+        calls.append(1)
+        return Reply(drop=True) if len(calls) == 1 else Reply(events=[chunk(content="ok")])
+
+    stub.routes["/v1/chat/completions"] = flaky
+    _, done = run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling())
+    assert done.content == "ok" and len(calls) == 2
+
+
+def test_no_retry_once_output_arrived(stub):
+    stub.routes["/v1/chat/completions"] = answer(chunk(content="half an"), done=False)
+    with pytest.raises(BackendError, match="middle of an answer"):
+        run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling())
+    assert len(stub.chats()) == 1
+
+
+def test_cancel_while_the_server_is_silent(stub):
+    """A long prompt can keep a server silent for minutes: the cancel must not wait."""
+    stub.routes["/v1/chat/completions"] = answer(chunk(content="late"), delay_s=5)
+    backend = RemoteBackend(stub.url, "m", n_ctx=1000)
+    cancel = CancelToken()
+    threading.Timer(0.2, cancel.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        complete(backend, HELLO, Sampling(), cancel)
+    assert time.monotonic() - started < 1.5
+
+
+# -- API keys -----------------------------------------------------------------------------
+class MemoryKeyring(KeyringBackend):
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.data.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.data[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.data.pop((service, username), None) is None:
+            raise PasswordDeleteError(username)
+
+
+@pytest.fixture
+def use_keyring() -> Iterator[Callable[[Any], None]]:
+    previous = keyring.get_keyring()
+    yield keyring.set_keyring
+    keyring.set_keyring(previous)
+
+
+def test_api_key_in_the_keyring(use_keyring):
+    memory = MemoryKeyring()
+    use_keyring(memory)
+    assert api_key_from_keyring("http://gpu:8080") is None
+    store_api_key("http://gpu:8080/v1/", "sk-1")  # the same server, spelt differently
+    assert memory.data == {("QwenLongReader", "http://gpu:8080"): "sk-1"}
+    assert api_key_from_keyring("http://gpu:8080") == "sk-1"
+    store_api_key("http://gpu:8080", "")
+    store_api_key("http://gpu:8080", "")  # deleting twice is fine
+    assert api_key_from_keyring("http://gpu:8080") is None
+
+
+def test_no_keyring_on_this_machine(use_keyring):
+    from keyring.backends import fail
+
+    use_keyring(fail.Keyring())
+    assert api_key_from_keyring("http://gpu:8080") is None
+    with pytest.raises(BackendError, match="keyring"):
+        store_api_key("http://gpu:8080", "sk-1")
