@@ -247,4 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a stored run's timeline and answer")
     show.add_argument("run_id", type=int)
     show.set_defaults(func=cmd_show)
+
+    from app.llm.models_cli import add_models_command
+
+    add_models_command(sub)
     return parser

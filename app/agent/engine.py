@@ -13,7 +13,7 @@ import difflib
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 from app.agent import prompts
@@ -232,7 +232,7 @@ class Engine:
             text = document.text[chunk.start : chunk.end]
             prompt = prompts.memory_update_prompt(q_core, memory, plan, text)
             completion = yield from self._generate(run_id, chunk.index, prompt, sampling, cancel)
-            step = self._step_record(chunk, completion, plan, budgets)
+            step = self._step_record(chunk, completion, memory, plan, budgets)
             self._checkpoint(run_id, step)
             steps.append(step)
             per_step = (time.perf_counter() - started) / done_here
@@ -241,11 +241,21 @@ class Engine:
             memory, plan = step.memory, step.plan
 
     def _step_record(
-        self, chunk: Chunk, completion: Completion, previous_plan: str, budgets: Budgets
+        self,
+        chunk: Chunk,
+        completion: Completion,
+        previous_memory: str,
+        previous_plan: str,
+        budgets: Budgets,
     ) -> StepRecord:
         parsed = parse_memory_step(completion.raw, previous_plan)
         notes = list(completion.notes) + [f"malformed: {p}" for p in parsed.problems]
         memory = parsed.memory
+        if not memory.strip() and previous_memory:
+            # An empty output (e.g. a server that stopped at the thinking cap) must not
+            # wipe what earlier steps gathered.
+            memory = previous_memory
+            notes.append("the step wrote no memory; the previous memory is kept")
         memory_tokens = self.backend.count_tokens(memory)
         if memory_tokens > budgets.memory_tokens:
             memory = self._trim(memory, budgets.memory_tokens)
@@ -287,7 +297,7 @@ class Engine:
 
     def _generate(
         self, run_id: int, step: int, prompt: str, sampling: Sampling, cancel: CancelToken
-    ) -> Iterator[Event]:
+    ) -> Generator[Event, None, Completion]:
         messages = [{"role": "user", "content": prompt}]
         for item in self.backend.stream(messages, sampling, cancel):
             if isinstance(item, Piece):

@@ -22,7 +22,8 @@ _BOMS = [
 ]
 # Tried in order after UTF-8; cp1252 decodes almost anything, so it is a last resort
 # before latin-1 and only accepted when the result looks like text.
-_LEGACY = ["utf-16", "cp1252", "shift_jis", "gb18030", "cp1251", "latin-1"]
+_CJK = ["gb18030", "shift_jis"]  # accepted only when they yield mostly CJK characters
+_LEGACY = ["cp1252", "cp1251", "latin-1"]
 
 
 def _looks_like_text(text: str) -> bool:
@@ -31,6 +32,14 @@ def _looks_like_text(text: str) -> bool:
     sample = text[:20000]
     control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f\v\x1b")
     return control / len(sample) < 0.01 and "\x00" not in sample
+
+
+def _mostly_cjk(text: str) -> bool:
+    """European text in cp1252 rarely decodes as GB18030/Shift-JIS at all; when it does,
+    the result is not mostly ideographs and kana."""
+    wide = [ch for ch in text[:20000] if ord(ch) > 0x7F]
+    cjk = sum(1 for ch in wide if 0x3000 <= ord(ch) <= 0x9FFF or 0xFF00 <= ord(ch) <= 0xFFEF)
+    return bool(wide) and cjk / len(wide) > 0.7
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -78,7 +87,14 @@ def decode_text(data: bytes, name: str) -> tuple[str, str]:
             return text, "utf-8"
     except UnicodeDecodeError:
         pass
-    for encoding in _LEGACY[1:]:
+    for encoding in _CJK:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if _looks_like_text(text) and _mostly_cjk(text):
+            return text, encoding
+    for encoding in _LEGACY:
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError:

@@ -25,7 +25,7 @@ class SafeMarkdownView(QTextBrowser):
     def set_markdown(self, markdown: str) -> None:
         self.setHtml(to_html(markdown))
 
-    def loadResource(self, kind: int, url: QUrl) -> object:  # noqa: N802 - Qt override
+    def loadResource(self, kind: int, url: QUrl | str) -> object:  # noqa: N802 - Qt override
         # Images and style sheets the model may reference are never fetched.
         return None
 

@@ -48,8 +48,8 @@ class PageView(QWidget):
         self.highlights: dict[int, list[Rect]] = {}
         self.label = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.label.setAccessibleName("Rendered page")
-        self.scroll = QScrollArea(widgetResizable=True)
-        self.scroll.setWidget(self.label)
+        self.scroller = QScrollArea(widgetResizable=True)
+        self.scroller.setWidget(self.label)
         self.page_box = QSpinBox(minimum=1, maximum=1)
         self.page_box.setAccessibleName("Page number")
         self.page_box.valueChanged.connect(self.show_page)
@@ -65,7 +65,9 @@ class PageView(QWidget):
             ("−", lambda: self.set_zoom(self.zoom / 1.2), "Zoom out"),
             ("+", lambda: self.set_zoom(self.zoom * 1.2), "Zoom in"),
         ):
-            button = QToolButton(text=text, toolTip=tip)
+            button = QToolButton()
+            button.setText(text)
+            button.setToolTip(tip)
             button.setAccessibleName(tip)
             button.clicked.connect(slot)
             bar.addWidget(button)
@@ -76,7 +78,7 @@ class PageView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addWidget(self.scroll, 1)
+        layout.addWidget(self.scroller, 1)
         QShortcut(QKeySequence.StandardKey.ZoomIn, self, lambda: self.set_zoom(self.zoom * 1.2))
         QShortcut(QKeySequence.StandardKey.ZoomOut, self, lambda: self.set_zoom(self.zoom / 1.2))
         self._hit_page = 0

@@ -106,7 +106,7 @@ class MainWindow(QMainWindow):
         worker.model_failed.connect(self._model_failed)
         worker.planned.connect(self._planned)
         worker.plan_failed.connect(lambda message: self.ask_panel.set_plan_text(message))
-        worker.event.connect(self._on_event)
+        worker.engine_event.connect(self._on_event)
         worker.busy_changed.connect(self._set_busy)
 
         self.ask_panel.plan_wanted.connect(self._want_plan)
@@ -127,7 +127,7 @@ class MainWindow(QMainWindow):
     # -- menus ------------------------------------------------------------------------
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        open_action = QAction("&Open…", self, shortcut=QKeySequence.StandardKey.Open)
+        open_action = QAction("&Open…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
         open_action.triggered.connect(self._choose_file)
         file_menu.addAction(open_action)
         self.recent_menu = file_menu.addMenu("Open &recent")
@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         settings_action = QAction("&Settings…", self, shortcut=QKeySequence("Ctrl+,"))
         settings_action.triggered.connect(self.open_settings)
         file_menu.addAction(settings_action)
-        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         help_menu = self.menuBar().addMenu("&Help")

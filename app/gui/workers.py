@@ -45,7 +45,7 @@ class ModelWorker(QObject):
     model_failed = Signal(str)
     planned = Signal(object, float)  # RunPlan, estimated seconds
     plan_failed = Signal(str)
-    event = Signal(object)  # an engine event
+    engine_event = Signal(object)  # an engine event
     busy_changed = Signal(bool)
 
     def __init__(self) -> None:
@@ -116,7 +116,7 @@ class ModelWorker(QObject):
         from app.agent.events import RunFailed, StepFinished
 
         if self.backend is None:
-            self.event.emit(RunFailed(0, "The model is not loaded yet.", 0))
+            self.engine_event.emit(RunFailed(0, "The model is not loaded yet.", 0))
             return
         self.cancel_token = CancelToken()
         self.busy_changed.emit(True)
@@ -124,9 +124,9 @@ class ModelWorker(QObject):
             for event in start(self._engine(), self.cancel_token):
                 if isinstance(event, StepFinished):
                     self._learn_speed(event)
-                self.event.emit(event)
+                self.engine_event.emit(event)
         except Exception as error:  # noqa: BLE001 - e.g. the store could not be opened
-            self.event.emit(RunFailed(0, describe_error(error), 0))
+            self.engine_event.emit(RunFailed(0, describe_error(error), 0))
         finally:
             self.busy_changed.emit(False)
 

@@ -15,7 +15,7 @@ import codecs
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -216,28 +216,33 @@ class LocalBackend:
         notes: list[str] = []
         stop_reason = "length"
         thinking_tokens = generated = 0
-        llm.set_seed(sampling.seed)
-        generator = llm.generate(
-            tokens,
-            top_k=sampling.top_k,
-            top_p=sampling.top_p,
-            min_p=sampling.min_p,
-            typical_p=1.0,
-            temp=sampling.temperature,
-            repeat_penalty=sampling.repeat_penalty,
-            presence_penalty=sampling.presence_penalty,
-            frequency_penalty=0.0,
-            reset=True,  # its prefix check finds the whole prompt cached: no re-eval
-        )
-        forced: list[int] | None = None
+        history = list(tokens)
+
+        def start(seed: int) -> Generator[int, Any, None]:
+            # generate()'s own prefix check finds ``history`` cached: only new tokens run.
+            llm.set_seed(seed)
+            return llm.generate(
+                history,
+                top_k=sampling.top_k,
+                top_p=sampling.top_p,
+                min_p=sampling.min_p,
+                typical_p=1.0,
+                temp=sampling.temperature,
+                repeat_penalty=sampling.repeat_penalty,
+                presence_penalty=sampling.presence_penalty,
+                frequency_penalty=0.0,
+                reset=True,
+            )
+
+        generator = start(sampling.seed)
         while generated < max_tokens:
             cancel.raise_if_cancelled()
             try:
-                token = generator.send(forced) if forced is not None else next(generator)
+                token = next(generator)
             except RuntimeError:
                 cancel.raise_if_cancelled()
                 raise
-            forced = None
+            history.append(token)
             if self._lib.llama_vocab_is_eog(self._vocab, token):
                 stop_reason = "stop"
                 break
@@ -251,7 +256,13 @@ class LocalBackend:
             if thinking:
                 thinking_tokens += 1
                 if thinking_tokens >= sampling.thinking_cap > 0:
-                    forced = llm.tokenize(FORCE_END_THINKING.encode(), add_bos=False, special=True)
+                    # Forced text must really enter the KV cache: generate()'s send()
+                    # treats tokens as unverified drafts, so restart on the full history.
+                    generator.close()
+                    history += llm.tokenize(
+                        FORCE_END_THINKING.encode(), add_bos=False, special=True
+                    )
+                    generator = start(sampling.seed + generated)
                     raw.append(FORCE_END_THINKING)
                     yield Piece(FORCE_END_THINKING, True)
                     thinking = False

@@ -177,7 +177,8 @@ class Store:
     def list_sessions(
         self, document_id: int | None = None, search: str | None = None
     ) -> list[dict[str, Any]]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if document_id is not None:
             where.append("s.document_id = ?")
             params.append(document_id)

@@ -103,7 +103,7 @@ def test_cancel_then_resume(qtbot, window, tmp_path):
     win.ask_panel.set_question("Who is the guard?")
     wait_planned(qtbot, win)
     planned_steps = len(win.plan.chunks)
-    win.model.worker.event.connect(
+    win.model.worker.engine_event.connect(
         lambda e: win.cancel_run() if type(e).__name__ == "StepFinished" else None
     )
     with qtbot.waitSignal(win.run_ended, timeout=240_000) as ended:
@@ -112,8 +112,8 @@ def test_cancel_then_resume(qtbot, window, tmp_path):
     assert win.timeline.resume_button.isVisible()
     done = len(win.timeline.records)
     assert 1 <= done < planned_steps
-    win.model.worker.event.disconnect()
-    win.model.worker.event.connect(win._on_event)
+    win.model.worker.engine_event.disconnect()
+    win.model.worker.engine_event.connect(win._on_event)
     with qtbot.waitSignal(win.run_ended, timeout=240_000) as ended:
         win.timeline.resume_button.click()
     assert ended.args == ["finished"]

@@ -82,14 +82,6 @@ print(json.dumps({"prompt_tokens": c.prompt_tokens, "completion_tokens": c.compl
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app.llm.local: forcing </think> with generator.send() makes llama-cpp-python's "
-    "generate() treat the forced tokens as speculative drafts: it samples logits of a "
-    "non-final batch position, which do not exist without logits_all, and llama.cpp "
-    "aborts (GGML_ASSERT(logits != nullptr) in llama-sampler.cpp). Remove this marker "
-    "once local.py restarts generation after the forced tokens.",
-)
 def test_memory_step_caps_thinking(tiny):
     done = subprocess.run(
         [sys.executable, "-c", STEP_SCRIPT, str(tiny), str(N_CTX)],
