@@ -251,4 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
     from app.llm.models_cli import add_models_command
 
     add_models_command(sub)
+
+    bench = sub.add_parser(
+        "bench", help="run the benchmarks (see docs/benchmarks.md)", add_help=False
+    )
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.set_defaults(func=cmd_bench)
     return parser
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from app.bench import main
+
+    return main(args.bench_args)
