@@ -89,7 +89,9 @@ class Engine:
         doc_tokens = sum(c.tokens for c in chunks)
         needed = doc_tokens + question_tokens + 120 + budgets.answer_room
         fits = needed <= budgets.n_ctx
-        mode = mode if mode != "auto" else self.settings.mode
+        chosen_by = "chosen by the user"
+        if mode == "auto" and self.settings.mode != "auto":
+            mode, chosen_by = self.settings.mode, "the default mode set in Settings"
         if mode == "auto":
             mode = SINGLE_PASS if fits else MEMORY_AGENT
             reason = (
@@ -105,7 +107,7 @@ class Engine:
                 hint="Choose the memory agent, or raise the context size in Settings.",
             )
         else:
-            reason = "chosen by the user"
+            reason = chosen_by
         return RunPlan(mode, reason, tuple(chunks), budgets, doc_tokens)
 
     def sampling(self, max_tokens: int, thinking_cap: int) -> Sampling:

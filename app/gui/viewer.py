@@ -90,6 +90,9 @@ class PageView(QWidget):
             self.pdf.authenticate(password)
         self.page_box.setMaximum(max(1, self.pdf.page_count))
         self.count_label.setText(f"of {self.pdf.page_count}")
+        # Start at fit-to-width: the whole line is readable without scrolling sideways.
+        width = self.pdf[0].rect.width or 595
+        self.zoom = max(0.3, min(2.0, (self.scroller.viewport().width() - 24) / width))
         self.page = 0
         self.show_page(1)
 
