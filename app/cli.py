@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -22,6 +23,7 @@ from app.agent.events import (
     StepStarted,
     TokenStreamed,
 )
+from app.agent.queue import Question, ask_many
 from app.documents.ingest import load_document
 from app.errors import UserError
 from app.llm.backend import CancelToken
@@ -66,12 +68,17 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 class Printer:
     """Prints events as a readable transcript: each chunk's memory and plan, the answer."""
 
-    def __init__(self, out: TextIO, stream_tokens: bool) -> None:
+    def __init__(self, out: TextIO, stream_tokens: bool, several: bool = False) -> None:
         self.out = out
         self.stream_tokens = stream_tokens
+        self.several = several  # several runs interleave: tag lines with the run id
 
     def __call__(self, event: Event) -> None:
-        w = self.out.write
+        tag = f"[run {getattr(event, 'run_id', '?')}] " if self.several else ""
+
+        def w(text: str) -> None:
+            self.out.write(text.replace("== ", f"== {tag}", 1) if tag else text)
+
         if isinstance(event, RunStarted):
             w(f"Run {event.run_id}: {event.mode.replace('_', ' ')} ({event.mode_reason}).\n")
             w(f"Question: {event.q_core}\n")
@@ -146,23 +153,27 @@ def cmd_ask(args: argparse.Namespace) -> int:
     backend = open_backend(settings)
     if backend.identity.backend == "local" and "demo" in backend.identity.name:
         print(DEMO_NOTE, file=sys.stderr)
-    engine = Engine(backend, store, settings)
-    query = decompose(args.question)
     cancel = CancelToken()
     install_interrupt(cancel)
-    plan = engine.plan(document, query.q_core, query.q_inst, args.mode, cancel)
-    session_id = args.session or store.create_session(document_id, args.question[:120])
-    events = engine.ask(
-        document,
-        document_id,
-        session_id,
-        args.question,
-        query.q_core,
-        query.q_inst,
-        plan,
-        cancel,
-    )
-    return drive(events, Printer(sys.stdout, args.stream))
+    questions = []
+    for text in args.question:
+        query = decompose(text)
+        questions.append(Question(text, query.q_core, query.q_inst, args.mode))
+    session_id = args.session or store.create_session(document_id, args.question[0][:120])
+    parallel = 1
+    if backend.identity.backend == "remote":  # a local Llama is never shared by threads
+        slots = settings.remote_parallel
+        if slots <= 1 and hasattr(backend, "supports_parallel"):
+            slots = backend.supports_parallel()
+        parallel = max(1, min(slots, len(questions)))
+
+    def make_engine() -> Engine:
+        # Each thread writes through its own connection; the first reuses this one.
+        own = store if threading.current_thread() is threading.main_thread() else None
+        return Engine(backend, own or open_database(), settings)
+
+    events = ask_many(make_engine, document, document_id, session_id, questions, cancel, parallel)
+    return drive(events, Printer(sys.stdout, args.stream and parallel == 1, len(questions) > 1))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -225,7 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", help="answer a question about a document")
     ask.add_argument("file")
-    ask.add_argument("question")
+    ask.add_argument(
+        "question",
+        nargs="+",
+        help="one or more questions; several run as a queue (in parallel on a "
+        "server with parallel slots)",
+    )
     ask.add_argument("--mode", default="auto", choices=["auto", "single_pass", "memory_agent"])
     ask.add_argument("--password", help="password of an encrypted PDF")
     ask.add_argument("--session", type=int, help="add to this session instead of a new one")

@@ -1,0 +1,96 @@
+"""Several questions on one document: a queue, run one at a time on a local model and
+up to ``parallel`` at once on a server with parallel slots.
+
+Each run gets its own Engine (and so its own database connection) on its own thread;
+their events are merged into one stream in arrival order, each carrying its run id. A
+local llama.cpp model is never shared between threads: with ``parallel`` 1 the runs go
+one after another on the calling thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from app.agent.engine import Engine
+from app.agent.events import Event, RunFailed
+from app.documents.model import Document
+from app.llm.backend import CancelToken
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    q_core: str
+    q_inst: str = ""
+    mode: str = "auto"
+
+
+def _run_one(
+    engine: Engine,
+    document: Document,
+    document_id: int,
+    session_id: int,
+    question: Question,
+    cancel: CancelToken,
+) -> Iterator[Event]:
+    try:
+        plan = engine.plan(document, question.q_core, question.q_inst, question.mode, cancel)
+    except Exception as error:  # noqa: BLE001 - one bad question must not stop the queue
+        yield RunFailed(0, f"{question.text}: {error}", 0)
+        return
+    yield from engine.ask(
+        document,
+        document_id,
+        session_id,
+        question.text,
+        question.q_core,
+        question.q_inst,
+        plan,
+        cancel,
+    )
+
+
+def ask_many(
+    make_engine: Callable[[], Engine],
+    document: Document,
+    document_id: int,
+    session_id: int,
+    questions: list[Question],
+    cancel: CancelToken,
+    parallel: int = 1,
+) -> Iterator[Event]:
+    if parallel <= 1:
+        engine = make_engine()
+        for question in questions:
+            if cancel.cancelled:
+                return
+            yield from _run_one(engine, document, document_id, session_id, question, cancel)
+        return
+    events: queue.Queue[Event | None] = queue.Queue()
+    local = threading.local()
+
+    def work(question: Question) -> None:
+        try:
+            if not hasattr(local, "engine"):  # one engine (one db connection) per thread
+                local.engine = make_engine()
+            for event in _run_one(
+                local.engine, document, document_id, session_id, question, cancel
+            ):
+                events.put(event)
+        finally:
+            events.put(None)
+
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="question") as pool:
+        for question in questions:
+            pool.submit(work, question)
+        remaining = len(questions)
+        while remaining:
+            event = events.get()
+            if event is None:
+                remaining -= 1
+            else:
+                yield event
