@@ -220,6 +220,35 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from app.evidence.provenance import Evidence
+    from app.evidence.report import bundle, write_reports
+
+    store = open_database()
+    run = store.get_run(args.run_id)
+    document_row = store.get_document_row(run.document_id)
+    evidence = []
+    if run.answer_id is not None:
+        for row in store.list_evidence(run.answer_id):
+            evidence.append(
+                Evidence(
+                    row["claim"],
+                    row["quote"],
+                    row["step_first"],
+                    row["step_last_changed"],
+                    row["char_start"],
+                    row["char_end"],
+                    row["page"],
+                    tuple(row["rects"]),
+                    row["confidence"],
+                )
+            )
+    paths = write_reports(bundle(run, document_row, evidence), Path(args.out), f"run-{run.id}")
+    for path in paths.values():
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qwenlong-reader",
@@ -263,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a stored run's timeline and answer")
     show.add_argument("run_id", type=int)
     show.set_defaults(func=cmd_show)
+
+    export = sub.add_parser("export", help="write a run's report: Markdown, PDF and JSON")
+    export.add_argument("run_id", type=int)
+    export.add_argument("--out", default=".", help="folder for the report files")
+    export.set_defaults(func=cmd_export)
 
     from app.llm.models_cli import add_models_command
 

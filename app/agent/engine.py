@@ -193,7 +193,8 @@ class Engine:
                 stop_reason=completion.stop_reason,
                 notes=completion.notes,
             )
-            self.store.save_answer(run_id, answer)
+            answer_id = self.store.save_answer(run_id, answer)
+            self._record_evidence(run_id, answer_id, run.mode, document, steps, answer.text)
             yield RunFinished(run_id, answer)
         except Cancelled:
             self.store.set_run_status(run_id, "cancelled")
@@ -207,6 +208,24 @@ class Engine:
             message = f"Internal error {error_id}: {error}. Finished steps are saved; resume."
             self._mark_failed(run_id, message)
             yield RunFailed(run_id, message, len(steps), {"error_id": error_id})
+
+    def _record_evidence(
+        self,
+        run_id: int,
+        answer_id: int,
+        mode: str,
+        document: Document,
+        steps: list[StepRecord],
+        answer: str,
+    ) -> None:
+        """Where each remembered fact (memory agent) or answer sentence (single pass)
+        stands in the document; stored beside the answer for review and export."""
+        from app.evidence.provenance import trace_memory, trace_text
+
+        evidence = (
+            trace_memory(document, steps) if mode == MEMORY_AGENT else trace_text(document, answer)
+        )
+        self.store.save_evidence(answer_id, run_id, evidence)
 
     def _mark_failed(self, run_id: int, message: str) -> None:
         try:

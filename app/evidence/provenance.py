@@ -18,6 +18,8 @@ from app.documents.model import Document, Rect
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'.,%-]*[A-Za-z0-9%]|[A-Za-z0-9]")
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+# In the source, single newlines are wrapped lines inside a sentence, not boundaries.
+_SOURCE_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n\s*\n")
 _QUOTE = re.compile(r"[\"“]([^\"”]{12,300})[\"”]")
 _STOP_WORDS = (
     "the a an and or of to in on at for by with is are was were be been it its this that "
@@ -49,13 +51,13 @@ class Evidence:
 
 
 def split_facts(memory: str) -> list[str]:
-    """A memory's facts: its non-empty lines, long lines split into sentences."""
+    """A memory's facts (or an answer's claims): its sentences, line by line."""
     facts: list[str] = []
     for line in memory.splitlines():
         line = line.strip(" -*•\t")
         if not line:
             continue
-        parts = _SENTENCE_END.split(line) if len(line) > 200 else [line]
+        parts = _SENTENCE_END.split(line)
         facts.extend(p.strip() for p in parts if len(words(p)) >= 2)
     return facts
 
@@ -71,7 +73,7 @@ def overlap(claim_words: set[str], passage_words: set[str]) -> float:
 def sentences(text: str, base: int) -> list[tuple[int, int]]:
     """Character spans (absolute) of the sentences in ``text``, which starts at ``base``."""
     spans, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
+    for match in _SOURCE_SENTENCE_END.finditer(text):
         if match.start() > start:
             spans.append((base + start, base + match.start()))
         start = match.end()
