@@ -221,28 +221,14 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from app.evidence.provenance import Evidence
+    from app.evidence.provenance import evidence_from_row
     from app.evidence.report import bundle, write_reports
 
     store = open_database()
     run = store.get_run(args.run_id)
     document_row = store.get_document_row(run.document_id)
-    evidence = []
-    if run.answer_id is not None:
-        for row in store.list_evidence(run.answer_id):
-            evidence.append(
-                Evidence(
-                    row["claim"],
-                    row["quote"],
-                    row["step_first"],
-                    row["step_last_changed"],
-                    row["char_start"],
-                    row["char_end"],
-                    row["page"],
-                    tuple(row["rects"]),
-                    row["confidence"],
-                )
-            )
+    rows = store.list_evidence(run.answer_id) if run.answer_id is not None else []
+    evidence = [evidence_from_row(row) for row in rows]
     paths = write_reports(bundle(run, document_row, evidence), Path(args.out), f"run-{run.id}")
     for path in paths.values():
         print(path)

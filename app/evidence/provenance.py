@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from app.agent.events import StepRecord
 from app.documents.model import Document, Rect
@@ -176,3 +177,18 @@ def cite_answer(answer: str, evidence: list[Evidence]) -> list[tuple[str, list[E
         backing.sort(key=lambda ev: -overlap(claim_words, words(ev.claim + " " + ev.quote)))
         cited.append((claim, backing[:3]))
     return cited
+
+
+def evidence_from_row(row: dict[str, Any]) -> Evidence:
+    """An Evidence back from a stored row (Store.list_evidence)."""
+    return Evidence(
+        row["claim"],
+        row["quote"],
+        row["step_first"],
+        row["step_last_changed"],
+        row["char_start"],
+        row["char_end"],
+        row["page"],
+        tuple(row["rects"]),
+        row["confidence"],
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from markdown_it import MarkdownIt
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
@@ -16,6 +16,8 @@ def to_html(markdown: str) -> str:
 
 
 class SafeMarkdownView(QTextBrowser):
+    citation_clicked = Signal(int)  # index of a cited passage ("cite:N" links)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setOpenLinks(False)  # never navigate inside the view
@@ -30,5 +32,7 @@ class SafeMarkdownView(QTextBrowser):
         return None
 
     def _open_on_click(self, url: QUrl) -> None:
-        if url.scheme() in ("http", "https", "mailto"):
+        if url.scheme() == "cite" and url.path().isdigit():
+            self.citation_clicked.emit(int(url.path()))
+        elif url.scheme() in ("http", "https", "mailto"):
             QDesktopServices.openUrl(url)

@@ -33,6 +33,7 @@ from app.agent.events import (
 from app.documents.ingest import load_document
 from app.documents.model import Document
 from app.errors import PasswordRequired
+from app.evidence.provenance import cite_answer, evidence_from_row
 from app.gui.ask_panel import AskPanel
 from app.gui.library import LibraryPanel
 from app.gui.settings_dialog import SettingsDialog
@@ -117,6 +118,8 @@ class MainWindow(QMainWindow):
         self.library.document_chosen.connect(self._open_stored_document)
         self.library.run_chosen.connect(self.show_run)
         self.library.search.textChanged.connect(lambda _: self._refresh_history())
+        self.ask_panel.answer.citation_clicked.connect(self._open_citation)
+        self.citations: list[dict[str, Any]] = []
 
         self._load_model()
         self._refresh_library()
@@ -349,7 +352,7 @@ class MainWindow(QMainWindow):
             self.ask_panel.clear_answer()
             self.statusBar().showMessage("Writing the answer…")
         elif isinstance(event, RunFinished):
-            self.ask_panel.show_answer(event.answer.text, event.answer.thinking)
+            self._show_answer(event.run_id)
             self._ended("finished", "Answered.")
         elif isinstance(event, RunCancelled):
             self._ended("cancelled", f"Cancelled after {event.steps_done} steps; they are saved.")
@@ -362,6 +365,30 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message)
         self._refresh_history()
         self.run_ended.emit(status)
+
+    def _show_answer(self, run_id: int) -> None:
+        """The answer with its citations: page numbers that open the passage, and claims
+        with no located support marked as such."""
+        run = self.store.get_run(run_id)
+        if run.answer is None or run.answer_id is None:
+            return
+        rows = self.store.list_evidence(run.answer_id)
+        self.citations = rows
+        evidence = [evidence_from_row(r) for r in rows]
+        lines = [run.answer.text, "", "**Sources**", ""]
+        for claim, backing in cite_answer(run.answer.text, evidence):
+            if backing:
+                links = ", ".join(f"[p. {e.page}](cite:{evidence.index(e)})" for e in backing)
+                lines.append(f"- {claim} - {links}")
+            else:
+                lines.append(f"- {claim} - *unsupported: no passage found in the document*")
+        self.ask_panel.show_answer("\n".join(lines), run.answer.thinking)
+
+    def _open_citation(self, index: int) -> None:
+        if 0 <= index < len(self.citations):
+            row = self.citations[index]
+            self.viewer.mark_span(row["char_start"], row["char_end"])
+            self.statusBar().showMessage(f"Page {row['page']}: {row['quote'][:120]}")
 
     def _show_step(self, step: StepRecord) -> None:
         self.viewer.mark_span(step.chunk.start, step.chunk.end)
@@ -388,7 +415,7 @@ class MainWindow(QMainWindow):
         self.ask_panel.q_core.setText(run.q_core)
         self.ask_panel.q_inst.setText(run.q_inst)
         if run.answer is not None:
-            self.ask_panel.show_answer(run.answer.text, run.answer.thinking)
+            self._show_answer(run_id)
         else:
             self.ask_panel.clear_answer()
 

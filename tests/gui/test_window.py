@@ -81,6 +81,11 @@ def test_open_ask_watch_steps_and_reopen_from_history(qtbot, window, tmp_path):
     assert len(steps) == planned_steps >= 2
     assert win.timeline.steps.count() == len(steps)
     assert win.ask_panel.answer.toPlainText().strip()
+    assert "Sources" in win.ask_panel.answer.toPlainText()
+    assert win.citations, "every fact of the final memory gets an evidence row"
+    win.viewer.text.setExtraSelections([])
+    win._open_citation(0)
+    assert win.viewer.text.extraSelections()
     assert "Read 3 of 3 pages" in win.timeline.coverage_label.text()
     # clicking a step marks its span in the viewer
     win.timeline.steps.setCurrentRow(1)
