@@ -32,7 +32,7 @@ from app.agent.events import (
 )
 from app.documents.ingest import load_document
 from app.documents.model import Document
-from app.errors import PasswordRequired
+from app.errors import PasswordRequired, UserError
 from app.evidence.provenance import cite_answer, evidence_from_row
 from app.gui.ask_panel import AskPanel
 from app.gui.library import LibraryPanel
@@ -119,7 +119,9 @@ class MainWindow(QMainWindow):
         self.library.run_chosen.connect(self.show_run)
         self.library.search.textChanged.connect(lambda _: self._refresh_history())
         self.ask_panel.answer.citation_clicked.connect(self._open_citation)
+        self.library.compare_requested.connect(self.compare_runs)
         self.citations: list[dict[str, Any]] = []
+        self._run_after_open: int | None = None
 
         self._load_model()
         self._refresh_library()
@@ -230,6 +232,7 @@ class MainWindow(QMainWindow):
 
     def _document_failed(self, path: str, message: str, error: object) -> None:
         self.statusBar().clearMessage()
+        self._show_pending_run()  # the stored run is still worth reading without its file
         if isinstance(error, PasswordRequired):
             password, ok = QInputDialog.getText(
                 self,
@@ -259,6 +262,12 @@ class MainWindow(QMainWindow):
         self.plan = None
         self.ask_panel._replan()
         self.document_opened.emit(document)
+        self._show_pending_run()
+
+    def _show_pending_run(self) -> None:
+        run_id, self._run_after_open = self._run_after_open, None
+        if run_id is not None:
+            self.show_run(run_id, open_document=False)
 
     def _open_stored_document(self, document_id: int) -> None:
         if document_id != self.document_id:
@@ -403,9 +412,26 @@ class MainWindow(QMainWindow):
         sessions = self.store.list_sessions(document_id=self.document_id, search=search)
         self.library.set_history([(s, self.store.list_runs(s["id"])) for s in sessions])
 
-    def show_run(self, run_id: int) -> None:
-        """Reopen a stored run exactly as recorded."""
+    def compare_runs(self, left_id: int, right_id: int) -> None:
+        from app.evidence.compare import compare_runs
+        from app.gui.compare_dialog import CompareDialog
+
+        try:
+            comparison = compare_runs(self.store, left_id, right_id)
+        except UserError as error:
+            QMessageBox.information(self, "Compare runs", str(error))
+            return
+        self.compare_dialog = CompareDialog(comparison, self)
+        self.compare_dialog.show()
+
+    def show_run(self, run_id: int, open_document: bool = True) -> None:
+        """Reopen a stored run exactly as recorded, with its document in the viewer (so
+        its citations work and an interrupted run can be resumed, also after a restart)."""
         run = self.store.get_run(run_id)
+        if open_document and run.document_id != self.document_id:
+            self._run_after_open = run_id
+            self.open_file(self.store.get_document_row(run.document_id)["path"])
+            return
         self.run_id = run_id
         page_count = self.document.page_count if self.document else 1
         self.timeline.load(run.chunks, run.steps, page_count, run.mode, run.status)

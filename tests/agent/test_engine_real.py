@@ -49,7 +49,9 @@ def test_single_pass_follow_up_reuses_the_documents_kv_prefix(demo_backend, stor
     _, second = ask(engine, store, SINGLE_PASS, question="Which day had 9 ships?")
     second_answer = list(second)[-1].answer
     assert second_answer.cached_tokens > 0.9 * first_answer.prompt_tokens - 40
-    assert second_answer.prompt_ms < first_answer.prompt_ms / 3
+    # Only the question is evaluated again (counted in tokens: timings vary with load).
+    evaluated = second_answer.prompt_tokens - second_answer.cached_tokens
+    assert evaluated < first_answer.prompt_tokens / 3
 
 
 def test_cancel_during_prompt_processing_takes_effect_quickly(demo_model):

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from app.store.database import open_database
 
+from app.store.database import open_database
 from tests.conftest import make_pdf
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -117,12 +117,29 @@ def test_cancel_then_resume(qtbot, window, tmp_path):
     assert win.timeline.resume_button.isVisible()
     done = len(win.timeline.records)
     assert 1 <= done < planned_steps
-    win.model.worker.engine_event.disconnect()
-    win.model.worker.engine_event.connect(win._on_event)
-    with qtbot.waitSignal(win.run_ended, timeout=240_000) as ended:
-        win.timeline.resume_button.click()
+    win.close()  # quit the app; the run stays resumable in the database
+
+
+def test_resume_after_restart_from_history(qtbot, window, tmp_path):
+    """Cancel in one window, then a new window (the app restarted) reopens the run from
+    history, opens its document and resumes at the next chunk."""
+    test_cancel_then_resume(qtbot, window, tmp_path)
+    restarted = MainWindow(FAST)
+    qtbot.addWidget(restarted)
+    with qtbot.waitSignal(restarted.model_ready, timeout=60_000):
+        pass
+    run_id = restarted.store.list_runs(restarted.store.list_sessions()[0]["id"])[-1]["id"]
+    with qtbot.waitSignal(restarted.document_opened, timeout=30_000):
+        restarted.show_run(run_id)
+    done = len(restarted.timeline.records)
+    total = restarted.timeline.total
+    assert restarted.run_id == run_id and 1 <= done < total
+    assert not restarted.timeline.resume_button.isHidden()
+    with qtbot.waitSignal(restarted.run_ended, timeout=240_000) as ended:
+        restarted.timeline.resume_button.click()
     assert ended.args == ["finished"]
-    assert len(win.timeline.records) == planned_steps
+    assert len(restarted.timeline.records) == total
+    restarted.model.stop()
 
 
 def test_settings_are_validated_and_persist(qtbot, window):
