@@ -235,6 +235,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from app.evidence.compare import compare_runs, to_markdown
+
+    markdown = to_markdown(compare_runs(open_database(), args.run_a, args.run_b))
+    if args.out:
+        Path(args.out).write_text(markdown, encoding="utf-8")
+        print(args.out)
+    else:
+        sys.stdout.write(markdown)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qwenlong-reader",
@@ -283,6 +295,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_id", type=int)
     export.add_argument("--out", default=".", help="folder for the report files")
     export.set_defaults(func=cmd_export)
+    compare = sub.add_parser(
+        "compare", help="two runs of a question side by side: differences, answers, timelines"
+    )
+    compare.add_argument("run_a", type=int)
+    compare.add_argument("run_b", type=int)
+    compare.add_argument("--out", help="write the Markdown comparison to this file")
+    compare.set_defaults(func=cmd_compare)
 
     from app.llm.models_cli import add_models_command
 

@@ -6,10 +6,12 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -22,6 +24,7 @@ ROLE = Qt.ItemDataRole.UserRole
 class LibraryPanel(QWidget):
     document_chosen = Signal(int)  # document id
     run_chosen = Signal(int)  # run id
+    compare_requested = Signal(int, int)  # two run ids
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -37,12 +40,21 @@ class LibraryPanel(QWidget):
         self.history.setHeaderHidden(True)
         self.history.itemActivated.connect(self._run)
         self.history.itemClicked.connect(self._run)
+        # Ctrl/Shift-click picks two runs to compare side by side.
+        self.history.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.history.itemSelectionChanged.connect(self._selection_changed)
+        self.compare_button = QPushButton("Compare two runs")
+        self.compare_button.setAccessibleName("Compare the two selected runs")
+        self.compare_button.setToolTip("Select two runs with Ctrl-click, then compare them")
+        self.compare_button.setEnabled(False)
+        self.compare_button.clicked.connect(self._compare)
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel("<b>Documents</b>"))
         layout.addWidget(self.documents, 1)
         layout.addWidget(QLabel("<b>History</b>"))
         layout.addWidget(self.search)
         layout.addWidget(self.history, 2)
+        layout.addWidget(self.compare_button)
 
     def set_documents(self, rows: list[dict[str, Any]], current_id: int | None) -> None:
         self.documents.clear()
@@ -69,6 +81,18 @@ class LibraryPanel(QWidget):
                 top.addChild(child)
             self.history.addTopLevelItem(top)
             top.setExpanded(True)
+
+    def selected_runs(self) -> list[int]:
+        ids = (item.data(0, ROLE) for item in self.history.selectedItems())
+        return [int(i) for i in ids if i is not None]
+
+    def _selection_changed(self) -> None:
+        self.compare_button.setEnabled(len(self.selected_runs()) == 2)
+
+    def _compare(self) -> None:
+        runs = sorted(self.selected_runs())
+        if len(runs) == 2:
+            self.compare_requested.emit(runs[0], runs[1])
 
     def _document(self, item: QListWidgetItem) -> None:
         self.document_chosen.emit(int(item.data(ROLE)))
