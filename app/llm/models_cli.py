@@ -1,17 +1,32 @@
 """``models``: what each local GGUF is, its SHA-256, and how to run it on this machine;
-which QwenLong quantization to download; ``--import FILE`` copies one into the models
-folder. Registered on the CLI's subparsers by ``add_models_command``."""
+which QwenLong quantization to download; ``--download QUANT`` fetches one (resumable),
+``--import FILE`` copies one into the models folder. Registered on the CLI's subparsers
+by ``add_models_command``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from app import paths
 from app.errors import ModelError, UserError
+from app.llm.download import (
+    CATALOGUE,
+    REPO_ENV,
+    DownloadCancelled,
+    DownloadProgress,
+    DownloadResult,
+    download_model,
+    gguf_repo,
+)
 from app.llm.gguf import HASH_BLOCK, GGUFInfo, file_sha256, format_count, read_gguf_info
 from app.llm.hardware import (
     QWENLONG_QUANTS,
@@ -35,6 +50,23 @@ def add_models_command(subparsers: Any) -> argparse.ArgumentParser:
         help="copy a GGUF model into the models folder (validated first)",
     )
     parser.add_argument(
+        "--download",
+        metavar="QUANT",
+        type=str.upper,
+        choices=list(CATALOGUE),
+        help=f"download a QwenLong-L1.5-30B-A3B GGUF ({', '.join(CATALOGUE)}) into the models "
+        "folder; resumes an interrupted download; Ctrl-C stops it",
+    )
+    parser.add_argument(
+        "--url",
+        help="download this .gguf URL instead of the catalogue's (with or without --download)",
+    )
+    parser.add_argument(
+        "--sha256",
+        metavar="HEX",
+        help="the file's SHA-256 from the model page: the download is checked against it",
+    )
+    parser.add_argument(
         "--no-hash", action="store_true", help="skip SHA-256 (hashing 20 GB the first time is slow)"
     )
     parser.set_defaults(func=cmd_models)
@@ -43,6 +75,12 @@ def add_models_command(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    if args.download or args.url:
+        result = run_download(args, out)
+        if result is None:
+            return EXIT_CANCELLED
+    elif args.sha256:
+        raise UserError("--sha256 checks a download: use it with --download or --url.")
     if args.import_file:
         target = import_model(Path(args.import_file), out)
         out.write(f"Imported to {target}\nUse it: Settings > Model, or --model {target}\n\n")
@@ -57,13 +95,114 @@ def cmd_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
             continue
         print_model(info, hw, out, with_hash=not args.no_hash)
     out.write(
-        "\nQwenLong-L1.5-30B-A3B quantizations on this machine (download one, then run "
+        "\nQwenLong-L1.5-30B-A3B quantizations on this machine (`models --download QUANT` "
+        f"fetches one from huggingface.co/{gguf_repo()}; or download it in a browser and run "
         "`models --import FILE`):\n"
     )
     for quant, size in QWENLONG_QUANTS.items():
         rec = recommend(qwenlong_reference(quant), hw)
         out.write(f"  {quant:<7} ~{gb(size)}  {rec.describe()}\n")
     return 0
+
+
+EXIT_CANCELLED = 130  # as app.cli: 128 + SIGINT
+
+
+def run_download(args: argparse.Namespace, out: TextIO) -> DownloadResult | None:
+    """``--download``/``--url``: progress on one stderr line; Ctrl-C stops between blocks
+    and keeps the .part (None is returned). UserError for everything else."""
+    cancel = threading.Event()
+    if args.url:
+        out.write(f"Downloading {args.url}\n")
+    else:
+        out.write(
+            f"Downloading {CATALOGUE[args.download].url()}\n"
+            f"(another repository: set {REPO_ENV}=owner/name, or pass --url)\n"
+        )
+    out.flush()
+    printer = ProgressLine(sys.stderr)
+    try:
+        with _interrupt_sets(cancel):
+            result = download_model(
+                args.download,
+                url=args.url,
+                sha256=args.sha256,
+                progress=printer,
+                cancel=cancel,
+            )
+    except DownloadCancelled as stop:
+        printer.end()
+        total = f" of {human_size(stop.total)}" if stop.total else ""
+        out.write(
+            f"Cancelled. The {human_size(stop.done)}{total} downloaded so far is kept in "
+            f"{stop.part}; run the same command again to resume.\n"
+        )
+        return None
+    except UserError:
+        printer.end()
+        raise
+    printer.end()
+    if result.already_present:
+        out.write(f"{result.path.name} is already in the models folder.\n")
+    else:
+        resumed = f", resumed at {human_size(result.resumed_from)}" if result.resumed_from else ""
+        out.write(f"Downloaded {human_size(result.size)} to {result.path}{resumed}\n")
+    if result.sha256:
+        how = f"verified against {result.verified_by}" if result.verified_by else "not verified"
+        out.write(f"sha256:   {result.sha256} ({how})\n")
+        if not result.verified_by:
+            out.write("          (the server gave no checksum: compare it with the model page's)\n")
+    try:
+        out.write(f"Model:    {read_gguf_info(result.path).describe()}\n")
+    except ModelError as error:
+        out.write(f"Warning:  {error.message}\n")
+    out.write(f"Use it: Settings > Model, or --model {result.path}\n\n")
+    return result
+
+
+class ProgressLine:
+    """Writes DownloadProgress.describe() in place (\\r), at most a few times a second."""
+
+    def __init__(self, stream: TextIO, interval_s: float = 0.5) -> None:
+        self.stream = stream
+        self.interval_s = interval_s
+        self.last = 0.0
+        self.width = 0
+
+    def __call__(self, progress: DownloadProgress) -> None:
+        now = time.monotonic()
+        if now - self.last < self.interval_s and progress.done != progress.total:
+            return
+        self.last = now
+        line = progress.describe()
+        self.stream.write("\r" + line.ljust(self.width))
+        self.width = len(line)
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.width:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.width = 0
+
+
+@contextlib.contextmanager
+def _interrupt_sets(cancel: threading.Event) -> Iterator[None]:
+    """Ctrl-C sets ``cancel`` (the download stops at the next block, keeping its .part)
+    instead of raising KeyboardInterrupt wherever the program happens to be."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        sys.stderr.write("\nCancelling: keeping what is downloaded...\n")
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def model_files() -> list[tuple[Path, str]]:
