@@ -22,10 +22,14 @@ class Budgets:
     max_new_tokens: int  # whole output of a memory step: thinking + memory + plan
     thinking_cap: int
     answer_room: int  # output room reserved by single-pass mode
+    prompt_overhead: int = PROMPT_OVERHEAD  # the template's own tokens, this tokenizer
 
 
-def budgets_for(settings: Settings, question_tokens: int = 64) -> Budgets:
+def budgets_for(
+    settings: Settings, question_tokens: int = 64, prompt_overhead: int = PROMPT_OVERHEAD
+) -> Budgets:
     n_ctx = settings.n_ctx
+    PROMPT_OVERHEAD = prompt_overhead  # noqa: N806 - shadows the default on purpose
     memory = settings.memory_tokens or max(96, n_ctx * 15 // 128)
     chunk = settings.chunk_tokens or max(128, n_ctx // 4)
     room = n_ctx - PROMPT_OVERHEAD - question_tokens - memory - chunk
@@ -37,4 +41,4 @@ def budgets_for(settings: Settings, question_tokens: int = 64) -> Budgets:
     answer_room = max(256, min(16384, n_ctx // 4))
     if settings.max_new_tokens:
         answer_room = min(answer_room, settings.max_new_tokens)
-    return Budgets(n_ctx, chunk, memory, max(32, max_new), thinking, answer_room)
+    return Budgets(n_ctx, chunk, memory, max(32, max_new), thinking, answer_room, prompt_overhead)

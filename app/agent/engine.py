@@ -67,8 +67,19 @@ class Engine:
         # Steps whose checkpoint write failed (disk full, database locked): kept here so a
         # retry (resume) writes them first instead of recomputing them.
         self.unsaved_steps: dict[int, list[StepRecord]] = {}
+        self._prompt_overhead: int | None = None
 
     # -- planning ---------------------------------------------------------------------
+    def prompt_overhead(self) -> int:
+        """The memory-update template's size in this model's own tokens, plus chat markup.
+        Measured rather than assumed: Qwen's tokenizer needs ~560, a small vocabulary
+        several times that, and a fixed guess would overflow the context window."""
+        if self._prompt_overhead is None:
+            template = prompts.memory_update_prompt("", "", "", "")
+            measured = self.backend.count_tokens(template) * 11 // 10 + 64
+            self._prompt_overhead = max(PROMPT_OVERHEAD, measured)
+        return self._prompt_overhead
+
     def plan(
         self,
         document: Document,
@@ -78,7 +89,14 @@ class Engine:
         cancel: CancelToken | None = None,
     ) -> RunPlan:
         question_tokens = self.backend.count_tokens(f"{q_core}\n{q_inst}")
-        budgets = budgets_for(self.settings, question_tokens)
+        budgets = budgets_for(self.settings, question_tokens, self.prompt_overhead())
+        least = budgets.prompt_overhead + question_tokens + budgets.memory_tokens + 96
+        if least + budgets.chunk_tokens > budgets.n_ctx:
+            raise UserError(
+                f"A {budgets.n_ctx:,}-token context window is too small for this model: its "
+                f"prompt, question and memory alone take about {least:,} tokens.",
+                hint="Raise the context size (or lower the memory budget) in Settings.",
+            )
         chunks = plan_chunks(
             document.text,
             self.backend.count_tokens,
@@ -160,7 +178,9 @@ class Engine:
             yield RunFailed(run_id, str(error), len(steps))
             return
         self.store.set_run_status(run_id, "running")
-        budgets = budgets_for(self.settings, self.backend.count_tokens(run.q_core))
+        budgets = budgets_for(
+            self.settings, self.backend.count_tokens(run.q_core), self.prompt_overhead()
+        )
         chunks = tuple(run.chunks)
         yield RunStarted(
             run_id, run.mode, run.mode_reason, run.q_core, run.q_inst, chunks, len(steps)
@@ -333,7 +353,7 @@ def estimate_seconds(plan: RunPlan, prompt_tps: float, gen_tps: float) -> float:
     b = plan.budgets
     if plan.mode == SINGLE_PASS:
         return plan.document_tokens / prompt_tps + b.answer_room / 2 / gen_tps
-    per_step_prompt = b.chunk_tokens + b.memory_tokens + PROMPT_OVERHEAD
+    per_step_prompt = b.chunk_tokens + b.memory_tokens + b.prompt_overhead
     per_step_gen = b.memory_tokens + b.memory_tokens // 4
     steps = len(plan.chunks)
     return steps * (per_step_prompt / prompt_tps + per_step_gen / gen_tps) + (

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from app.agent import prompts
 from app.agent.engine import MEMORY_AGENT, SINGLE_PASS, Engine
 from app.agent.events import (
     RunCancelled,
@@ -175,3 +176,26 @@ def test_questions_never_lose_a_step_when_the_store_fails(store, monkeypatch):
     assert [s.index for s in run.steps] == list(range(len(run.chunks)))
     # the unsaved step was written, not asked of the model again
     assert len(engine.backend.prompts) - prompts_before == len(run.chunks) - 2 + 1
+
+
+class CharTokenBackend(FakeBackend):
+    """A small vocabulary: one token per character, so the prompt template alone takes
+    several times the ~700 tokens a fixed guess would allow for."""
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+
+def test_prompt_overhead_is_measured_with_the_models_own_tokenizer(store):
+    backend = CharTokenBackend(lambda prompt: memory_output("m", "p"))
+    small = Engine(backend, store, Settings(n_ctx=2048, chunk_tokens=120, memory_tokens=100))
+    with pytest.raises(UserError, match="too small for this model"):
+        small.plan(document(), "What is item 3?", "", MEMORY_AGENT)
+    engine = Engine(backend, store, Settings(n_ctx=8192, chunk_tokens=400, memory_tokens=200))
+    plan = engine.plan(document(), "What is item 3?", "", MEMORY_AGENT)
+    overhead = plan.budgets.prompt_overhead
+    assert overhead >= len(prompts.memory_update_prompt("", "", "", "")) > 700
+    # every memory-update prompt the engine will send fits the window, with output room
+    question = len("What is item 3?\n")
+    longest = overhead + plan.budgets.chunk_tokens + plan.budgets.memory_tokens + question
+    assert longest + plan.budgets.max_new_tokens <= 8192
