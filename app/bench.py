@@ -44,7 +44,9 @@ def synthetic_text(chars: int) -> str:
     return "".join(parts)[:chars]
 
 
-def bench_pipeline(steps: int) -> dict[str, Any]:
+def bench_pipeline(
+    steps: int, model: str | None = None, gpu_layers: int = 0, flash_attn: bool = False
+) -> dict[str, Any]:
     from app.agent.engine import MEMORY_AGENT, Engine
     from app.agent.events import RunFinished, StepFinished
     from app.documents.model import Document
@@ -54,6 +56,11 @@ def bench_pipeline(steps: int) -> dict[str, Any]:
     from app.store.database import open_database
 
     settings = Settings(n_ctx=2048, chunk_tokens=256, max_new_tokens=32)
+    if model:
+        # 8K: room for any tokenizer's prompt template (a small vocabulary needs more).
+        settings = settings.with_changes(
+            model_path=model, n_gpu_layers=gpu_layers, flash_attn=flash_attn, n_ctx=8192
+        )
     backend = open_backend(settings)
     text = synthetic_text(steps * 256 * 4)
     doc = Document(path="bench.txt", sha256="bench", kind="text", title="bench", text=text)
@@ -178,6 +185,160 @@ def bench_follow_up() -> dict[str, Any]:
     }
 
 
+def bench_throughput(
+    model: str | None, gpu_layers: int, prompt_tokens: int, gen_tokens: int, flash_attn: bool
+) -> dict[str, Any]:
+    """Prompt and generation tokens/s inside the app (LocalBackend.stream, wall clock as
+    the user sees it) against llama-cpp-python driven directly (eval + sample, no app
+    code) for the same model, prompt and settings; ratios app/raw, 1.0 at best. Each side
+    runs once to warm up (CUDA kernels load lazily per shape) and reports its best of two."""
+    from llama_cpp import Llama
+
+    from app.llm.backend import CancelToken, Completion, Sampling
+    from app.llm.local import LocalBackend, demo_model_path
+
+    path = str(model or demo_model_path())
+    n_ctx = prompt_tokens + gen_tokens + 256
+    options = {"n_ctx": n_ctx, "n_gpu_layers": gpu_layers, "n_batch": 512, "flash_attn": flash_attn}
+    text = synthetic_text(prompt_tokens * 8)
+
+    raw = Llama(
+        model_path=path,
+        n_ubatch=512,
+        seed=0,
+        verbose=False,
+        **options,  # type: ignore[arg-type]
+    )
+    tokens = raw.tokenize(text.encode(), add_bos=False)[:prompt_tokens]
+    text = raw.detokenize(tokens).decode("utf-8", errors="ignore")
+    raw_pp = raw_tg = 0.0
+    for _ in range(3):
+        raw.reset()
+        started = time.perf_counter()
+        raw.eval(tokens)
+        prefilled = time.perf_counter()
+        for _ in range(gen_tokens):
+            raw.eval([raw.sample(top_k=20, top_p=0.95, temp=0.6)])
+        done = time.perf_counter()
+        raw_pp = max(raw_pp, len(tokens) / (prefilled - started))
+        raw_tg = max(raw_tg, gen_tokens / (done - prefilled))
+    raw.close()
+
+    backend = LocalBackend(path, **options)  # type: ignore[arg-type]
+    # A different first word each time defeats prefix reuse: every run evaluates it all.
+    sampling = Sampling(max_tokens=gen_tokens, thinking_cap=0)
+    app_pp = app_tg = 0.0
+    generated = prompt_len = 0
+    for attempt in range(3):
+        messages = [{"role": "user", "content": f"{attempt} {text}"}]
+        started = time.perf_counter()
+        first = None
+        completion = None
+        for item in backend.stream(messages, sampling, CancelToken()):
+            if first is None:
+                first = time.perf_counter()
+            if isinstance(item, Completion):
+                completion = item
+        done = time.perf_counter()
+        assert completion is not None and first is not None
+        generated, prompt_len = completion.completion_tokens, completion.prompt_tokens
+        app_pp = max(app_pp, (prompt_len - completion.cached_tokens) / (first - started))
+        app_tg = max(app_tg, max(generated - 1, 1) / (done - first))
+    backend.close()
+    return {
+        "model": Path(path).name,
+        "gpu_layers": gpu_layers,
+        "flash_attn": flash_attn,
+        "prompt_tokens": len(tokens),
+        "app_prompt_tokens": prompt_len,
+        "gen_tokens": gen_tokens,
+        "raw_prompt_tps": round(raw_pp, 1),
+        "raw_gen_tps": round(raw_tg, 1),
+        "app_prompt_tps": round(app_pp, 1),
+        "app_gen_tps": round(app_tg, 1),
+        "app_generated": generated,
+        "prompt_ratio_app_to_raw": round(app_pp / raw_pp, 3),
+        "gen_ratio_app_to_raw": round(app_tg / raw_tg, 3),
+    }
+
+
+def ui_stall_child(steps: int) -> None:
+    """Runs in a child process: the real window asks the demo model a memory-agent
+    question while a 5 ms timer on the UI thread records the longest gap between ticks."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from app.gui.main import make_app
+    from app.gui.window import MainWindow
+    from app.settings import Settings
+
+    make_app()
+    settings = Settings(n_ctx=2048, chunk_tokens=256, max_new_tokens=32, mode="memory_agent")
+    win = MainWindow(settings)
+    win.show()
+
+    def wait(signal: Any = None, until: Any = None) -> None:
+        loop = QEventLoop()
+        if signal is not None:
+            signal.connect(loop.quit)
+        poll = QTimer(interval=20)
+        poll.timeout.connect(lambda: loop.quit() if until and until() else None)
+        poll.start()
+        loop.exec()
+        poll.stop()
+
+    if not win.model_loaded:
+        wait(win.model_ready)
+    path = Path(tempfile.mkdtemp()) / "stall.txt"
+    path.write_text(synthetic_text(steps * 256 * 4), encoding="utf-8")
+    win.open_file(str(path))
+    wait(until=lambda: win.document is not None)
+    win.ask_panel.set_question("How many vessels were logged on pier 3?")
+    wait(until=lambda: win.plan is not None)
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    meter = QTimer(interval=5)
+    meter.timeout.connect(tick)
+    meter.start()
+    status: list[str] = []
+    win.run_ended.connect(status.append)
+    win.ask_panel.ask_button.click()
+    wait(until=lambda: bool(status))
+    meter.stop()
+    gaps.sort()
+    print(
+        json.dumps(
+            {
+                "status": status[0],
+                "steps": len(win.timeline.records),
+                "ticks": len(gaps),
+                "worst_stall_ms": round(gaps[-1] * 1000, 1),
+                "p99_gap_ms": round(gaps[int(len(gaps) * 0.99)] * 1000, 1),
+            }
+        )
+    )
+    win.model.stop()
+
+
+def bench_ui(steps: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"from app.bench import ui_stall_child; ui_stall_child({steps})"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")},
+        timeout=900,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"UI bench failed: {out.stderr[-2000:]}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def bench_launch() -> dict[str, Any]:
     # The model loads on its own thread after the window shows, so it is not counted.
     code = (
@@ -207,17 +368,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=1000, help="pages of the ingestion PDF")
     parser.add_argument("--megabytes", type=int, default=16, help="size of the scale text")
     parser.add_argument(
-        "--only", nargs="*", default=[], help="pipeline ingestion scale follow_up launch"
+        "--only",
+        nargs="*",
+        default=[],
+        help="pipeline ingestion scale follow_up launch ui throughput",
     )
+    parser.add_argument("--model", help="GGUF for the throughput bench (default: demo model)")
+    parser.add_argument("--gpu-layers", type=int, default=0, help="throughput: layers on GPU")
+    parser.add_argument("--prompt-tokens", type=int, default=512, help="throughput prompt")
+    parser.add_argument("--gen-tokens", type=int, default=32, help="throughput generation")
+    parser.add_argument("--flash-attn", action="store_true", help="throughput, pipeline: use FA")
     parser.add_argument("--out", default="bench-results")
     args = parser.parse_args(argv)
     os.environ.setdefault("QWENLONG_READER_HOME", tempfile.mkdtemp(prefix="qwenlong-bench-"))
     benches = {
-        "pipeline": lambda: bench_pipeline(args.steps),
+        "pipeline": lambda: bench_pipeline(
+            args.steps, args.model, args.gpu_layers, args.flash_attn
+        ),
         "ingestion": lambda: bench_ingestion(args.pages),
         "scale": lambda: bench_scale(args.megabytes),
         "follow_up": bench_follow_up,
         "launch": bench_launch,
+        "ui": lambda: bench_ui(min(args.steps, 5)),
+        "throughput": lambda: bench_throughput(
+            args.model, args.gpu_layers, args.prompt_tokens, args.gen_tokens, args.flash_attn
+        ),
     }
     results: dict[str, Any] = {
         "machine": {
@@ -239,3 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     target.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(f"written {target}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,6 +10,7 @@ from app.bench import main
 def test_bench_runs_small(tmp_path):
     out = tmp_path / "results"
     args = ["--steps", "2", "--pages", "20", "--megabytes", "1", "--out", str(out)]
+    args += ["--prompt-tokens", "64", "--gen-tokens", "8"]
     assert main(args) == 0
     data = json.loads(next(out.glob("bench-*.json")).read_text())
     assert data["pipeline"]["steps"] >= 2 and data["pipeline"]["overhead_ratio"] >= 1.0
@@ -17,3 +18,8 @@ def test_bench_runs_small(tmp_path):
     assert data["scale"]["steps"] >= 1 and data["scale"]["tokens"] > 100_000
     assert data["follow_up"]["second_cached_tokens"] > 0
     assert data["launch"]["imports_to_window_s"] > 0
+    assert data["ui"]["status"] == "finished" and data["ui"]["steps"] >= 1
+    assert data["ui"]["ticks"] > 10 and data["ui"]["worst_stall_ms"] > 0
+    throughput = data["throughput"]
+    assert throughput["raw_prompt_tps"] > 0 and throughput["app_gen_tps"] > 0
+    assert throughput["app_generated"] >= 1 and throughput["prompt_ratio_app_to_raw"] > 0
