@@ -307,12 +307,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_command(sub)
 
+    # prefix_chars="+": every option, --help included, passes through to the module's parser.
     bench = sub.add_parser(
-        "bench", help="run the benchmarks (see docs/benchmarks.md)", add_help=False
+        "bench",
+        help="run the benchmarks (see docs/benchmarks.md)",
+        add_help=False,
+        prefix_chars="+",
     )
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER)
+    bench.add_argument("bench_args", nargs="*")
     bench.set_defaults(func=cmd_bench)
+    quality = sub.add_parser(
+        "quality",
+        help="answer quality on a synthetic long document: memory agent vs single pass vs "
+        "retrieval (see docs/quality.md)",
+        add_help=False,
+        prefix_chars="+",
+    )
+    quality.add_argument("quality_args", nargs="*")
+    quality.set_defaults(func=cmd_quality)
     return parser
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    from app.quality import main
+
+    return main(args.quality_args)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

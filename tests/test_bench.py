@@ -23,3 +23,12 @@ def test_bench_runs_small(tmp_path):
     throughput = data["throughput"]
     assert throughput["raw_prompt_tps"] > 0 and throughput["app_gen_tps"] > 0
     assert throughput["app_generated"] >= 1 and throughput["prompt_ratio_app_to_raw"] > 0
+
+
+def test_bench_options_pass_through_the_app_command(tmp_path):
+    from app.__main__ import main as app_main
+
+    out = tmp_path / "r"
+    assert app_main(["bench", "--only", "scale", "--megabytes", "1", "--out", str(out)]) == 0
+    data = json.loads(next(out.glob("bench-*.json")).read_text())
+    assert set(data) >= {"scale"} and "pipeline" not in data
