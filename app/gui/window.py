@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMessageBox,
+    QProgressBar,
     QSplitter,
 )
 
@@ -54,6 +55,7 @@ MAX_RECENT = 10
 
 class MainWindow(QMainWindow):
     request_load = Signal(object)  # Settings
+    request_unload = Signal()
     request_plan = Signal(object, str, str, str)
     request_ask = Signal(object, int, int, str, str, str, object)
     request_resume = Signal(int, object)
@@ -95,11 +97,19 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel()
         self.model_label.setAccessibleName("Model status")
         self.statusBar().addPermanentWidget(self.model_label, 1)
+        self.model_busy = QProgressBar()  # llama.cpp reports no load progress: a busy bar
+        self.model_busy.setAccessibleName("Model loading")
+        self.model_busy.setRange(0, 0)
+        self.model_busy.setMaximumWidth(140)
+        self.model_busy.hide()
+        self.statusBar().addPermanentWidget(self.model_busy)
         self._menus()
 
         self.model = ModelThread()
         worker = self.model.worker
         self.request_load.connect(worker.load_model)
+        self.request_unload.connect(worker.unload)
+        worker.model_unloaded.connect(self._model_unloaded)
         self.request_plan.connect(worker.plan)
         self.request_ask.connect(worker.ask)
         self.request_resume.connect(worker.resume)
@@ -144,6 +154,15 @@ class MainWindow(QMainWindow):
         quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
+        model_menu = self.menuBar().addMenu("&Model")
+        load = QAction("&Load model", self)
+        load.triggered.connect(self._load_model)
+        unload = QAction("&Unload model (free its memory)", self)
+        unload.triggered.connect(self.unload_model)
+        get = QAction("&Get QwenLong-L1.5…", self)
+        get.triggered.connect(self.open_models_dialog)
+        for action in (load, unload, get):
+            model_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About the model", self)
         about.triggered.connect(lambda: QMessageBox.information(self, "Model", DEMO_NOTE))
@@ -160,10 +179,32 @@ class MainWindow(QMainWindow):
     def _load_model(self) -> None:
         self.model_loaded = False
         self.model_label.setText("Loading the model…")
+        self.model_busy.show()
         self.request_load.emit(self.settings)
+
+    def unload_model(self) -> None:
+        if self.busy:
+            self.statusBar().showMessage("Cancel the run before unloading the model.", 5000)
+            return
+        self.request_unload.emit()
+
+    def _model_unloaded(self) -> None:
+        self.model_loaded = False
+        self.model_label.setText("Model unloaded to free memory; it loads again when you ask.")
+
+    def open_models_dialog(self) -> None:
+        from app.gui.models_dialog import ModelsDialog
+        from app.llm.hardware import detect_hardware
+
+        self.models_dialog = ModelsDialog(detect_hardware(), self)
+        self.models_dialog.model_chosen.connect(
+            lambda path: self.apply_settings(self.settings.with_changes(model_path=path))
+        )
+        self.models_dialog.show()
 
     def _model_loaded(self, name: str, is_demo: bool) -> None:
         self.model_loaded = True
+        self.model_busy.hide()
         if is_demo:
             self.model_label.setText(
                 f"Model: {name} - a tiny demo model with poor answers. For real work choose "
@@ -175,6 +216,7 @@ class MainWindow(QMainWindow):
         self.ask_panel._replan()
 
     def _model_failed(self, message: str) -> None:
+        self.model_busy.hide()
         self.model_label.setText("No model loaded - open File > Settings to choose one.")
         QMessageBox.warning(self, "The model could not be loaded", message)
 
@@ -298,6 +340,10 @@ class MainWindow(QMainWindow):
     def _ask(self, question: str, q_core: str, q_inst: str, mode: str) -> None:
         if self.document is None or self.document_id is None or self.busy:
             return
+        if not self.model_loaded and self.model_busy.isHidden():
+            # Unloaded earlier: load again first; the model thread handles requests in
+            # order, so the plan and the ask queued next run once it is loaded.
+            self._load_model()
         if self.plan is None:
             self._pending_ask = (question, q_core, q_inst, mode)
             self._want_plan(q_core, q_inst, mode)

@@ -43,6 +43,7 @@ class ModelWorker(QObject):
 
     model_loaded = Signal(str, bool)  # model name, is the demo model
     model_failed = Signal(str)
+    model_unloaded = Signal()
     planned = Signal(object, float)  # RunPlan, estimated seconds
     plan_failed = Signal(str)
     engine_event = Signal(object)  # an engine event
@@ -147,6 +148,7 @@ class ModelWorker(QObject):
             self.backend.close()
             self.backend = None
             self.settings = None
+            self.model_unloaded.emit()
 
 
 class ModelThread:

@@ -173,3 +173,20 @@ def test_bad_document_shows_a_clear_message(qtbot, window, tmp_path, monkeypatch
     qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
     assert "binary" in shown[0].lower()
     assert window.document is None
+
+
+def test_unload_frees_the_model_and_asking_loads_it_again(qtbot, window, tmp_path):
+    win = window
+    win.unload_model()
+    qtbot.waitUntil(lambda: not win.model_loaded, timeout=10_000)
+    assert "unloaded" in win.model_label.text()
+    assert win.model.worker.backend is None  # llama.cpp's memory is released
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The ferry leaves at 7:15 from pier 4. " * 6, encoding="utf-8")
+    with qtbot.waitSignal(win.document_opened, timeout=30_000):
+        win.open_file(str(notes))
+    with qtbot.waitSignal(win.run_ended, timeout=240_000) as ended:
+        win.ask("When does the ferry leave?", mode="single_pass")
+    assert ended.args == ["finished"]
+    assert win.model_loaded and win.model_busy.isHidden()
+    assert win.ask_panel.answer.toPlainText().strip()
