@@ -50,11 +50,15 @@ class Settings:
     # Documents
     drop_headers_footers: bool = False
     ocr: bool = False
+    # Window
+    theme: str = "system"  # system | light | dark
     recent_files: tuple[str, ...] = field(default_factory=tuple)
 
     def validate(self) -> list[str]:
         """Reasons this configuration cannot be used; empty when it is fine."""
         problems = []
+        if self.theme not in ("system", "light", "dark"):
+            problems.append("theme must be system, light or dark")
         if self.backend not in ("local", "remote"):
             problems.append("backend must be 'local' or 'remote'")
         if self.backend == "remote" and not self.remote_url.startswith(("http://", "https://")):

@@ -92,6 +92,11 @@ class SettingsDialog(QDialog):
         self.drop_hf.setChecked(s.drop_headers_footers)
         self.ocr = QCheckBox("OCR pages without text (needs Tesseract)")
         self.ocr.setChecked(s.ocr)
+        self.theme = QComboBox()
+        self.theme.setAccessibleName("Appearance")
+        for label, value in (("As the system", "system"), ("Light", "light"), ("Dark", "dark")):
+            self.theme.addItem(label, value)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(s.theme)))
         reading_tab = QWidget()
         form = QFormLayout(reading_tab)
         form.addRow("Context size (tokens):", self.n_ctx)
@@ -101,6 +106,7 @@ class SettingsDialog(QDialog):
         form.addRow("Default mode:", self.mode)
         form.addRow(self.drop_hf)
         form.addRow(self.ocr)
+        form.addRow("Appearance:", self.theme)
         # Hardware
         self.gpu_layers = _spin(-1, 1000, s.n_gpu_layers)
         self.gpu_layers.setToolTip("-1 offloads every layer")
@@ -184,6 +190,7 @@ class SettingsDialog(QDialog):
             min_p=self.min_p.value(),
             presence_penalty=self.presence.value(),
             seed=self.seed.value(),
+            theme=self.theme.currentData(),
         )
 
     def _save(self) -> None:

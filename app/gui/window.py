@@ -37,6 +37,7 @@ from app.errors import PasswordRequired, UserError
 from app.evidence.provenance import cite_answer, evidence_from_row
 from app.gui.ask_panel import AskPanel
 from app.gui.library import LibraryPanel
+from app.gui.main import apply_theme
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.timeline import TimelinePanel, _duration
 from app.gui.viewer import DocumentViewer
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("QwenLong Reader")
         self.setAcceptDrops(True)
         self.settings = settings or load_settings()
+        apply_theme(self.settings.theme)
         self.store = open_database()
         self.store.mark_stale_running_as_interrupted()
         self.document: Document | None = None
@@ -227,7 +229,10 @@ class MainWindow(QMainWindow):
 
     def apply_settings(self, settings: Settings) -> None:
         save_settings(settings)
-        reload = settings != self.settings
+        apply_theme(settings.theme)
+        # The look and the recent-files list do not need the model loaded again.
+        ui_only = {"theme": self.settings.theme, "recent_files": self.settings.recent_files}
+        reload = settings.with_changes(**ui_only) != self.settings
         self.settings = settings
         if reload:
             self._load_model()

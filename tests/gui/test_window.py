@@ -190,3 +190,19 @@ def test_unload_frees_the_model_and_asking_loads_it_again(qtbot, window, tmp_pat
     assert ended.args == ["finished"]
     assert win.model_loaded and win.model_busy.isHidden()
     assert win.ask_panel.answer.toPlainText().strip()
+
+
+def test_dark_and_light_palettes_apply_without_reloading_the_model(qtbot, window):
+    from PySide6.QtWidgets import QApplication
+
+    loads = []
+    window.request_load.connect(loads.append)
+    window.apply_settings(window.settings.with_changes(theme="dark"))
+    QApplication.processEvents()
+    assert window.palette().window().color().lightness() < 100
+    assert window.palette().text().color().lightness() > 180  # readable text on it
+    assert load_settings().theme == "dark"
+    window.apply_settings(window.settings.with_changes(theme="light"))
+    QApplication.processEvents()
+    assert window.palette().window().color().lightness() > 180
+    assert loads == []  # the model stayed loaded
