@@ -20,11 +20,25 @@ from pathlib import Path
 from typing import Any
 
 
+def _describe(value: Any) -> Any:
+    """What the JSON report shows of a check's result: objects as a few plain facts."""
+    if value is None or isinstance(value, (str, int, float, bool, list, dict)):
+        return value
+    facts: dict[str, Any] = {"type": type(value).__name__}
+    identity = getattr(value, "identity", None)  # a backend: which model, from where
+    for source, keys in ((value, ("title", "kind", "page_count")), (identity, ("name", "path"))):
+        for key in keys:
+            fact = getattr(source, key, None)
+            if isinstance(fact, (str, int, float)):
+                facts[key] = fact
+    return facts
+
+
 def _check(report: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
     started = time.perf_counter()
     try:
         detail = fn()
-        report["checks"][name] = {"ok": True, "detail": detail}
+        report["checks"][name] = {"ok": True, "detail": _describe(detail)}
         return detail
     except Exception as error:  # noqa: BLE001 - the report says what failed
         report["checks"][name] = {
