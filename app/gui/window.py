@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         worker.model_loaded.connect(self._model_loaded)
         worker.model_failed.connect(self._model_failed)
         worker.planned.connect(self._planned)
-        worker.plan_failed.connect(lambda message: self.ask_panel.set_plan_text(message))
+        worker.plan_failed.connect(self._plan_failed)
         worker.engine_event.connect(self._on_event)
         worker.busy_changed.connect(self._set_busy)
 
@@ -134,6 +134,8 @@ class MainWindow(QMainWindow):
         self.library.compare_requested.connect(self.compare_runs)
         self.citations: list[dict[str, Any]] = []
         self._run_after_open: int | None = None
+        self._plan_key: tuple[str, str, str] | None = None
+        self._plans_in_flight = 0
 
         self._load_model()
         self._refresh_library()
@@ -324,13 +326,20 @@ class MainWindow(QMainWindow):
     # -- planning and asking ----------------------------------------------------------
     def _want_plan(self, q_core: str, q_inst: str, mode: str) -> None:
         self.plan = None
+        self._plan_key = (q_core, q_inst, mode)
         self.ask_panel.ask_button.setEnabled(False)
         if self.document is None or not self.model_loaded:
             return
         self.ask_panel.set_plan_text("Estimating…")
+        self._plans_in_flight += 1
         self.request_plan.emit(self.document, q_core, q_inst, mode)
 
     def _planned(self, plan: RunPlan, seconds: float) -> None:
+        # The model thread answers plan requests in order: while newer ones are pending,
+        # this plan is for an earlier question or mode and must not be used.
+        self._plans_in_flight = max(0, self._plans_in_flight - 1)
+        if self._plans_in_flight:
+            return
         self.plan = plan
         if plan.mode == "single_pass":
             what = "Single pass"
@@ -342,6 +351,12 @@ class MainWindow(QMainWindow):
             pending, self._pending_ask = self._pending_ask, None
             self._ask(*pending)
 
+    def _plan_failed(self, message: str) -> None:
+        self._plans_in_flight = max(0, self._plans_in_flight - 1)
+        if not self._plans_in_flight:
+            self._pending_ask = None
+            self.ask_panel.set_plan_text(message)
+
     def _ask(self, question: str, q_core: str, q_inst: str, mode: str) -> None:
         if self.document is None or self.document_id is None or self.busy:
             return
@@ -349,7 +364,8 @@ class MainWindow(QMainWindow):
             # Unloaded earlier: load again first; the model thread handles requests in
             # order, so the plan and the ask queued next run once it is loaded.
             self._load_model()
-        if self.plan is None:
+        if self.plan is None or self._plan_key != (q_core, q_inst, mode):
+            # No plan yet, or one made for another question or mode: plan, then ask.
             self._pending_ask = (question, q_core, q_inst, mode)
             self._want_plan(q_core, q_inst, mode)
             return

@@ -206,3 +206,19 @@ def test_dark_and_light_palettes_apply_without_reloading_the_model(qtbot, window
     QApplication.processEvents()
     assert window.palette().window().color().lightness() > 180
     assert loads == []  # the model stayed loaded
+
+
+def test_asking_in_another_mode_plans_again_first(qtbot, window, tmp_path):
+    win = window
+    notes = tmp_path / "ferry.txt"
+    notes.write_text("The ferry leaves at 7:15 from pier 4. " * 6, encoding="utf-8")
+    with qtbot.waitSignal(win.document_opened, timeout=30_000):
+        win.open_file(str(notes))
+    win.ask_panel.set_question("When does the ferry leave?")
+    wait_planned(qtbot, win)
+    with qtbot.waitSignal(win.run_ended, timeout=240_000):
+        win.ask("When does the ferry leave?", mode="single_pass")
+    assert win.store.get_run(win.run_id).mode == "single_pass"
+    with qtbot.waitSignal(win.run_ended, timeout=240_000):
+        win.ask("When does the ferry leave?", mode="memory_agent")
+    assert win.store.get_run(win.run_id).mode == "memory_agent"
