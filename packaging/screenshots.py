@@ -1,5 +1,6 @@
-"""Regenerate docs/screenshots/: the real window on the sample document, before and after
-a run with the demo model.
+"""Regenerate docs/screenshots/: the real window on the sample document in each main
+state (ready, reading, finished, a citation opened, two runs compared, settings, getting
+the model, dark palette), with the demo model.
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python packaging/screenshots.py
 """
@@ -53,6 +54,43 @@ def main() -> None:
     window.timeline.steps.setCurrentRow(1)
     wait(app, lambda: False, 0.5)
     window.grab().save(str(OUT / "3-finished-run.png"))
+    first_run = window.run_id
+    if window.citations:
+        window._open_citation(0)
+        wait(app, lambda: False, 0.5)
+        window.grab().save(str(OUT / "4-citation-opened.png"))
+    # A second run of the same question in single pass, then both side by side.
+    ended.clear()
+    window.ask(SAMPLE_QUESTION, mode="single_pass")
+    wait(app, lambda: bool(ended), 600)
+    if first_run is not None and window.run_id not in (None, first_run):
+        window.compare_runs(first_run, window.run_id)
+        dialog = window.compare_dialog
+        dialog.resize(1200, 760)
+        wait(app, lambda: False, 0.5)
+        dialog.grab().save(str(OUT / "5-compare-runs.png"))
+        dialog.close()
+    from app.gui.models_dialog import ModelsDialog
+    from app.gui.settings_dialog import SettingsDialog
+    from app.llm.hardware import detect_hardware
+
+    settings = SettingsDialog(window.settings, window)
+    settings.show()
+    wait(app, lambda: False, 0.3)
+    settings.grab().save(str(OUT / "6-settings.png"))
+    settings.close()
+    models = ModelsDialog(detect_hardware(), window)
+    models.show()
+    wait(app, lambda: False, 0.3)
+    models.grab().save(str(OUT / "7-get-the-model.png"))
+    models.done(0)
+    from app.gui.main import apply_theme
+
+    apply_theme("dark")
+    window.show_run(first_run)
+    wait(app, lambda: False, 1.0)
+    window.grab().save(str(OUT / "8-dark-palette.png"))
+    apply_theme("system")
     window.close()
     print(f"screenshots in {OUT}")
 

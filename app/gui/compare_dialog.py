@@ -27,10 +27,10 @@ from app.gui.markdown_view import SafeMarkdownView
 from app.store.records import RunRecord
 
 
-def _step_label(step_pages: str, row: StepRow, left: bool) -> str:
+def _step_label(step_pages: str, row: StepRow, left: bool, single_pass: bool) -> str:
     step = row.left if left else row.right
     if step is None:
-        return "(no step over these pages)"
+        return "(single pass: the whole document in one read)" if single_pass else "(no step)"
     first_line = step.memory.strip().splitlines()[0] if step.memory.strip() else "(empty)"
     flag = " ⚠ malformed" if step.malformed else ""
     return f"Step {step.index + 1} · {step_pages}{flag}\n{first_line[:120]}"
@@ -51,6 +51,7 @@ class RunColumn(QWidget):
         super().__init__()
         self.rows = comparison.rows
         self.left = left
+        self.single_pass = run.mode == "single_pass"
         cov = comparison.coverage(run)
         mode = run.mode.replace("_", " ")
         header = QLabel(
@@ -66,7 +67,8 @@ class RunColumn(QWidget):
         self.steps = QListWidget()
         self.steps.setAccessibleName(f"Steps of run {run.id}")
         for row in self.rows:
-            self.steps.addItem(QListWidgetItem(_step_label(_pages(row, left), row, left)))
+            label = _step_label(_pages(row, left), row, left, run.mode == "single_pass")
+            self.steps.addItem(QListWidgetItem(label))
         self.detail = QPlainTextEdit(readOnly=True)
         self.detail.setAccessibleName(f"Memory and plan of run {run.id}")
         self.steps.currentRowChanged.connect(self._show_step)
@@ -84,11 +86,12 @@ class RunColumn(QWidget):
         if not 0 <= index < len(self.rows):
             return
         step = self.rows[index].left if self.left else self.rows[index].right
-        self.detail.setPlainText(
-            "(this run had no step over these pages)"
-            if step is None
-            else f"MEMORY\n{step.memory}\n\nPLAN\n{step.plan}"
-        )
+        if step is not None:
+            self.detail.setPlainText(f"MEMORY\n{step.memory}\n\nPLAN\n{step.plan}")
+        elif self.single_pass:
+            self.detail.setPlainText("Single pass: no memory steps; the answer above read it all.")
+        else:
+            self.detail.setPlainText("(this run had no step over these pages)")
 
 
 class CompareDialog(QDialog):

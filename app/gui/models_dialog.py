@@ -100,7 +100,10 @@ class ModelsDialog(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         for row, (quant, entry) in enumerate(download.CATALOGUE.items()):
             fit = recommend(qwenlong_reference(quant), hardware)
-            cells = (quant, human_size(entry.size), fit.verdict)
+            verdict = fit.verdict.replace("-", " ")
+            if fit.verdict != "does-not-fit":
+                verdict += f" · {fit.n_ctx:,}-token context recommended"
+            cells = (quant, human_size(entry.size), verdict)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(entry.url())

@@ -158,6 +158,17 @@ class MainWindow(QMainWindow):
         quit_action = QAction("&Quit", self, shortcut=QKeySequence(QKeySequence.StandardKey.Quit))
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
+        go_menu = self.menuBar().addMenu("&Go")
+        for label, keys, slot in (
+            ("&Next step", "Alt+Down", lambda: self.step_by(1)),
+            ("&Previous step", "Alt+Up", lambda: self.step_by(-1)),
+            ("&Find in document", QKeySequence.StandardKey.Find, self._focus_search),
+            ("&Ask", "Ctrl+Return", self.ask_panel.ask_button.click),
+            ("&Cancel the run", "Ctrl+.", self.cancel_run),
+        ):
+            action = QAction(label, self, shortcut=QKeySequence(keys))
+            action.triggered.connect(slot)
+            go_menu.addAction(action)
         model_menu = self.menuBar().addMenu("&Model")
         load = QAction("&Load model", self)
         load.triggered.connect(self._load_model)
@@ -171,6 +182,18 @@ class MainWindow(QMainWindow):
         about = QAction("&About the model", self)
         about.triggered.connect(lambda: QMessageBox.information(self, "Model", DEMO_NOTE))
         help_menu.addAction(about)
+
+    def step_by(self, delta: int) -> None:
+        """Keyboard navigation through the timeline from anywhere in the window."""
+        steps = self.timeline.steps
+        if steps.count():
+            row = steps.currentRow() + delta if steps.currentRow() >= 0 else 0
+            steps.setCurrentRow(min(max(row, 0), steps.count() - 1))
+
+    def _focus_search(self) -> None:
+        self.viewer.setCurrentWidget(self.viewer.pages)
+        self.viewer.pages.search.setFocus()
+        self.viewer.pages.search.selectAll()
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -383,8 +406,9 @@ class MainWindow(QMainWindow):
         self._ask(question, p.q_core.text(), p.q_inst.text(), mode)
 
     def cancel_run(self) -> None:
-        self.model.worker.cancel()
-        self.statusBar().showMessage("Cancelling… finished steps are kept.")
+        self.model.worker.cancel()  # harmless when idle: the next run gets a fresh token
+        if self.busy:
+            self.statusBar().showMessage("Cancelling… finished steps are kept.")
 
     def resume_run(self) -> None:
         if self.run_id is None or self.busy:

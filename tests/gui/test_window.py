@@ -87,6 +87,14 @@ def test_open_ask_watch_steps_and_reopen_from_history(qtbot, window, tmp_path):
     win._open_citation(0)
     assert win.viewer.text.extraSelections()
     assert "Read 3 of 3 pages" in win.timeline.coverage_label.text()
+    # keyboard: Alt+Down/Alt+Up move through the steps from anywhere, clamped at the ends
+    win.timeline.steps.setCurrentRow(0)
+    win.step_by(1)
+    assert win.timeline.steps.currentRow() == 1
+    win.step_by(99)
+    assert win.timeline.steps.currentRow() == win.timeline.steps.count() - 1
+    win.step_by(-99)
+    assert win.timeline.steps.currentRow() == 0
     # clicking a step marks its span in the viewer
     win.timeline.steps.setCurrentRow(1)
     assert win.viewer.text.extraSelections()
