@@ -10,7 +10,7 @@ from pathlib import Path
 from app import paths
 from app.documents.model import Document
 
-FORMAT = 1  # bump when Document or the extraction changes: old entries are ignored
+FORMAT = 2  # bump when Document or the extraction changes: old entries are ignored
 
 
 def _file(sha256: str, options: str) -> Path:

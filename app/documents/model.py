@@ -7,7 +7,10 @@ This is the contract between ingestion (documents/), the engine (agent/) and evi
 from __future__ import annotations
 
 import bisect
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in PDF points
 
@@ -22,6 +25,57 @@ class TextSpan:
     rect: Rect
 
 
+class SpanTable(Sequence[TextSpan]):
+    """Every line's span and rectangle in flat arrays. A 1,000-page PDF has ~25,000 lines:
+    as objects they took 80 ms to unpickle from the cache, as arrays a few ms; ingestion
+    appends numbers without building an object per line."""
+
+    def __init__(self, spans: Iterable[TextSpan] = ()) -> None:
+        self.starts = array("q")
+        self.ends = array("q")
+        self.pages = array("l")
+        self.rects = array("d")  # x0, y0, x1, y1 per line
+        for span in spans:
+            self.add(span.start, span.end, span.page, *span.rect)
+
+    def add(
+        self, start: int, end: int, page: int, x0: float, y0: float, x1: float, y1: float
+    ) -> None:
+        self.starts.append(start)
+        self.ends.append(end)
+        self.pages.append(page)
+        self.rects.extend((x0, y0, x1, y1))
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @overload
+    def __getitem__(self, index: int) -> TextSpan: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[TextSpan]: ...
+    def __getitem__(self, index: int | slice) -> TextSpan | list[TextSpan]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        r = self.rects
+        rect = (r[4 * index], r[4 * index + 1], r[4 * index + 2], r[4 * index + 3])
+        return TextSpan(self.starts[index], self.ends[index], self.pages[index], rect)
+
+    def __iter__(self) -> Iterator[TextSpan]:
+        return (self[i] for i in range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SpanTable):
+            return (self.starts, self.ends, self.pages, self.rects) == (
+                other.starts,
+                other.ends,
+                other.pages,
+                other.rects,
+            )
+        return isinstance(other, list) and list(self) == other
+
+
 @dataclass
 class Document:
     path: str
@@ -31,10 +85,14 @@ class Document:
     text: str
     # page_starts[i] is the offset where page i+1 begins; len(page_starts) == page_count.
     page_starts: list[int] = field(default_factory=lambda: [0])
-    spans: list[TextSpan] = field(default_factory=list)  # sorted by start
+    spans: SpanTable = field(default_factory=SpanTable)  # sorted by start
     pages_without_text: list[int] = field(default_factory=list)  # 1-based
     warnings: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.spans, SpanTable):  # a plain list of TextSpan is accepted
+            self.spans = SpanTable(self.spans)
 
     @property
     def page_count(self) -> int:
@@ -50,8 +108,7 @@ class Document:
 
     def rects_for(self, start: int, end: int) -> list[tuple[int, Rect]]:
         """(page, rect) of every line that overlaps ``text[start:end]``."""
-        starts = [s.start for s in self.spans]
-        i = max(0, bisect.bisect_right(starts, start) - 1)
+        i = max(0, bisect.bisect_right(self.spans.starts, start) - 1)
         found: list[tuple[int, Rect]] = []
         while i < len(self.spans) and self.spans[i].start < end:
             span = self.spans[i]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import pymupdf
 
-from app.documents.model import Document, TextSpan
+from app.documents.model import Document, SpanTable
 from app.errors import Cancelled, DocumentError, PasswordRequired
 
 PAGE_SEPARATOR = "\n\n"  # between pages in Document.text
@@ -120,8 +120,9 @@ def pdf_document(
                 blocks = _page_blocks(page, ocr=False)
                 if not blocks and use_ocr:
                     blocks = _page_blocks(page, ocr=True)
-                pages.append(reading_order(blocks, page.rect.width))
-                heights.append(page.rect.height)
+                rect = page.rect  # each .rect call asks MuPDF again: once per page
+                pages.append(reading_order(blocks, rect.width))
+                heights.append(rect.height)
                 if progress is not None:
                     progress(number + 1, count)
         except (RuntimeError, ValueError) as error:
@@ -146,7 +147,7 @@ def _assemble(
 ) -> Document:
     parts: list[str] = []
     page_starts: list[int] = []
-    spans: list[TextSpan] = []
+    spans = SpanTable()
     empty: list[int] = []
     pos = 0
     for number, blocks in enumerate(pages, start=1):
@@ -154,7 +155,11 @@ def _assemble(
             parts.append(PAGE_SEPARATOR)
             pos += len(PAGE_SEPARATOR)
         page_starts.append(pos)
-        kept = [b for b in blocks if _DIGITS.sub("#", b[4].strip()) not in margins]
+        kept = (
+            [b for b in blocks if _DIGITS.sub("#", b[4].strip()) not in margins]
+            if margins
+            else blocks
+        )
         if not kept:
             empty.append(number)
         for i, (x0, y0, x1, y1, text) in enumerate(kept):
@@ -167,11 +172,7 @@ def _assemble(
                 if j:
                     parts.append("\n")
                     pos += 1
-                spans.append(
-                    TextSpan(
-                        pos, pos + len(line), number, (x0, y0 + j * step, x1, y0 + (j + 1) * step)
-                    )
-                )
+                spans.add(pos, pos + len(line), number, x0, y0 + j * step, x1, y0 + (j + 1) * step)
                 parts.append(line)
                 pos += len(line)
     text = "".join(parts)

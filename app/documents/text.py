@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 
-from app.documents.model import Document, TextSpan
+from app.documents.model import Document, SpanTable
 from app.errors import DocumentError
 
 VIRTUAL_PAGE_CHARS = 3000
@@ -112,7 +112,7 @@ def text_document(path: str, sha256: str, title: str, data: bytes) -> Document:
     text, encoding = decode_text(data, title)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     page_starts: list[int] = [0]
-    spans: list[TextSpan] = []
+    spans = SpanTable()
     line_in_page = 0
     pos = 0
     use_form_feeds = "\f" in text
@@ -124,9 +124,7 @@ def text_document(path: str, sha256: str, title: str, data: bytes) -> Document:
             page_starts.append(pos)
             line_in_page = 0
         end = pos + len(line.rstrip("\n"))
-        spans.append(
-            TextSpan(pos, end, len(page_starts), (0.0, line_in_page, 0.0, line_in_page + 1))
-        )
+        spans.add(pos, end, len(page_starts), 0.0, line_in_page, 0.0, line_in_page + 1)
         line_in_page += 1
         pos += len(line)
     return Document(
