@@ -435,7 +435,10 @@ def _notes(info: GGUFInfo, e: FitEstimate, mode: str) -> list[str]:
     if mode == "cpu_moe":
         notes.append(
             f"The model does not fit the GPU whole: its MoE experts ({gb(info.expert_bytes)}) "
-            "stay in RAM and everything else goes to the GPU (llama.cpp's --cpu-moe)."
+            "stay in RAM and everything else goes to the GPU (llama.cpp's --cpu-moe). "
+            "llama-cpp-python cannot place tensors yet, so run it through llama-server: "
+            f"`llama-server -m {info.path.name} -ngl 99 --cpu-moe -c {e.n_ctx}`, then "
+            "Settings > Model > A server."
         )
     elif mode == "partial":
         notes.append(f"{e.n_gpu_layers} of {info.n_layers} layers fit on the GPU.")

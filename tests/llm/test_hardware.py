@@ -125,6 +125,8 @@ def test_recommend_12gb_gpu_keeps_experts_in_ram():
     # RAM: the experts + 512 MiB host = 18,301,870,912 of 28 GiB available
     assert r.estimate.ram_bytes == 18_301_870_912
     assert any("experts" in note for note in r.notes)
+    # the app's local backend cannot place tensors: the note says how to run it anyway
+    assert any("--cpu-moe -c 131072" in note and "llama-server" in note for note in r.notes)
 
 
 def test_8gb_laptop_does_not_fit():
