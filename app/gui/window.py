@@ -461,6 +461,9 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "The run failed", event.message)
 
     def _ended(self, status: str, message: str) -> None:
+        # The run is over with its last event: closing the window now must not ask
+        # whether to stop it (the worker's own "not busy" arrives a moment later).
+        self._set_busy(False)
         self.timeline.finish(status)
         self.statusBar().showMessage(message)
         self._refresh_history()

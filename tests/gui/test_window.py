@@ -125,6 +125,7 @@ def test_cancel_then_resume(qtbot, window, tmp_path):
     assert win.timeline.resume_button.isVisible()
     done = len(win.timeline.records)
     assert 1 <= done < planned_steps
+    assert not win.busy  # so closing does not ask whether to stop a run
     win.close()  # quit the app; the run stays resumable in the database
 
 
