@@ -29,13 +29,12 @@ def budgets_for(
     settings: Settings, question_tokens: int = 64, prompt_overhead: int = PROMPT_OVERHEAD
 ) -> Budgets:
     n_ctx = settings.n_ctx
-    PROMPT_OVERHEAD = prompt_overhead  # noqa: N806 - shadows the default on purpose
     memory = settings.memory_tokens or max(96, n_ctx * 15 // 128)
     chunk = settings.chunk_tokens or max(128, n_ctx // 4)
-    room = n_ctx - PROMPT_OVERHEAD - question_tokens - memory - chunk
+    room = n_ctx - prompt_overhead - question_tokens - memory - chunk
     if room < memory + 64:
         chunk = max(64, chunk - (memory + 64 - room))
-        room = n_ctx - PROMPT_OVERHEAD - question_tokens - memory - chunk
+        room = n_ctx - prompt_overhead - question_tokens - memory - chunk
     max_new = min(room, settings.max_new_tokens) if settings.max_new_tokens else room
     thinking = settings.thinking_cap or max(0, max_new - memory - memory // 4)
     answer_room = max(256, min(16384, n_ctx // 4))

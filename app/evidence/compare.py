@@ -69,7 +69,7 @@ class Comparison:
 
     @property
     def answers(self) -> tuple[str, str]:
-        return tuple(r.answer.text if r.answer else "" for r in (self.left, self.right))  # type: ignore[return-value]
+        return _answer_text(self.left), _answer_text(self.right)
 
     @property
     def answers_agree(self) -> bool:
@@ -82,6 +82,10 @@ class Comparison:
 
     def coverage(self, side: RunRecord) -> dict[str, Any]:
         return coverage(side, self.document)
+
+
+def _answer_text(run: RunRecord) -> str:
+    return run.answer.text if run.answer else ""
 
 
 def _fmt(value: Any) -> str:

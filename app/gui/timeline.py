@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.agent.events import Chunk, StepRecord
+from app.units import human_duration
 
 READ, CURRENT, UNREAD = QColor("#3b9c5a"), QColor("#e0a526"), QColor("#8a8f98")
 
@@ -215,7 +216,7 @@ class TimelinePanel(QWidget):
         self.coverage.mark_read(step.chunk, min(1.0, changed / max(4, previous + 1)))
         done = len(self.records)
         self.progress.setValue(done)
-        eta = f" · about {_duration(eta_s)} left" if eta_s else ""
+        eta = f" · about {human_duration(eta_s)} left" if eta_s else ""
         self.progress.setFormat(f"{done} of {self.total} chunks read{eta}")
         self._update_coverage_label()
         if self.steps.currentRow() in (-1, done - 2):  # follow the run unless the user looks back
@@ -263,11 +264,3 @@ class TimelinePanel(QWidget):
         if 0 <= row < len(self.records):
             self.details.setHtml(step_details_html(self.records[row], self.diffs[row]))
             self.step_selected.emit(self.records[row])
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

@@ -39,12 +39,13 @@ from app.gui.ask_panel import AskPanel
 from app.gui.library import LibraryPanel
 from app.gui.main import apply_theme
 from app.gui.settings_dialog import SettingsDialog
-from app.gui.timeline import TimelinePanel, _duration
+from app.gui.timeline import TimelinePanel
 from app.gui.viewer import DocumentViewer
 from app.gui.workers import ModelThread, Task, start_task
 from app.llm.factory import DEMO_NOTE
 from app.settings import Settings, load_settings, save_settings
 from app.store.database import open_database
+from app.units import human_duration
 
 log = logging.getLogger("app.gui")
 FILE_FILTER = (
@@ -368,7 +369,7 @@ class MainWindow(QMainWindow):
             what = "Single pass"
         else:
             what = f"Memory agent · {len(plan.chunks)} steps"
-        self.ask_panel.set_plan_text(f"{what} · about {_duration(seconds)} - {plan.reason}.")
+        self.ask_panel.set_plan_text(f"{what} · about {human_duration(seconds)} - {plan.reason}.")
         self.ask_panel.ask_button.setEnabled(not self.busy)
         if self._pending_ask:
             pending, self._pending_ask = self._pending_ask, None

@@ -47,6 +47,7 @@ from app.errors import Cancelled, ModelError, UserError
 from app.llm.backend import CancelToken
 from app.llm.gguf import HASH_BLOCK, HASH_CACHE_NAME, MAGIC, _cache_key, _load_cache
 from app.llm.hardware import QWENLONG_QUANTS, gb, human_size
+from app.units import human_duration
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +124,8 @@ class DownloadProgress:
         line = f"{self.file_name}: {size}, {human_size(self.rate)}/s"
         eta = self.eta_s
         if eta is not None:
-            line += f", {_duration(eta)} left"
+            line += f", {human_duration(eta)} left"
         return line
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 ProgressCallback = Callable[[DownloadProgress], None]
