@@ -140,6 +140,13 @@ class TimelinePanel(QWidget):
         self.steps.setAlternatingRowColors(True)
         self.steps.currentRowChanged.connect(self._select)
         self.details = QTextBrowser()
+        # Shown until a run starts (a placeholder would not wrap): what this panel is for.
+        self.details.setHtml(
+            "<p style='color: gray'>When the memory agent reads a long document, each chunk "
+            "it reads appears above with its pages, tokens and time. Select one to see the "
+            "memory and plan it wrote, what changed, and its pages in the viewer. A "
+            "single-pass answer has no steps.</p>"
+        )
         self.details.setAccessibleName("Step details")
         self.details.setOpenLinks(False)
         self.live = QTextBrowser()

@@ -236,7 +236,7 @@ class MainWindow(QMainWindow):
         if is_demo:
             self.model_label.setText(
                 f"Model: {name} - a tiny demo model with poor answers. For real work choose "
-                "a QwenLong-L1.5 GGUF in File > Settings."
+                "a QwenLong-L1.5 GGUF in Model > Get QwenLong-L1.5… or File > Settings."
             )
         else:
             self.model_label.setText(f"Model: {name}")
