@@ -48,9 +48,10 @@ def test_tiny_qwen3moe(tiny):
     assert info.quantization == "F32"
     assert info.chat_template.rstrip().endswith("{%- endif %}")
     assert "<think>" in info.chat_template
-    # embeddings + output 2 x 267 x 64, output norm 64, per layer 37,280 (norms 64+16+16+64,
-    # q/o 2 x 4,096, k/v 2 x 2,048, router 256, experts 3 x 4 x 32 x 64 = 24,576)
-    assert info.parameter_count == 2 * 267 * 64 + 64 + 2 * 37_280
+    # embeddings + output 2 x 151,936 (Qwen3's vocabulary) x 64, output norm 64, per layer
+    # 37,280 (norms 64+16+16+64, q/o 2 x 4,096, k/v 2 x 2,048, router 256, experts
+    # 3 x 4 x 32 x 64 = 24,576)
+    assert info.parameter_count == 2 * 151_936 * 64 + 64 + 2 * 37_280
     assert info.expert_bytes == 2 * 24_576 * 4  # F32
     assert info.kv_bytes_per_token() == 2 * 2 * 32 * 2
 
