@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 
-from app import paths
+from app import paths, private
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Log files are created 0600 in a 0700 folder: they can quote documents, questions
+    and model output (app/private.py). Rotation renames, so old logs keep the mode."""
+
+    def _open(self) -> io.TextIOWrapper:
+        return open(
+            self.baseFilename,
+            self.mode,
+            encoding=self.encoding,
+            errors=self.errors,
+            opener=private.opener,
+        )
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -13,8 +28,11 @@ def setup_logging(level: int = logging.INFO) -> None:
     if root.handlers:
         return
     root.setLevel(level)
-    file = logging.handlers.RotatingFileHandler(
-        paths.log_dir() / "reader.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+    file = PrivateRotatingFileHandler(
+        private.private_dir(paths.log_dir()) / "reader.log",
+        maxBytes=2_000_000,
+        backupCount=3,
+        encoding="utf-8",
     )
     file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     root.addHandler(file)

@@ -1,39 +1,83 @@
 """Extracted documents cached by content hash: reopening a file skips extraction, and a
-changed file (new hash) is read again. Pickle of plain dataclasses, versioned."""
+changed file (new hash) is read again. Pickle of plain dataclasses, versioned.
+
+Password-protected documents are never cached: an entry would hold their text in the
+clear and let anyone who can read the cache folder skip the password (the file itself
+stays the only copy, as strong as its own encryption). The folder is 0700 and every
+entry 0600 because the cache holds the text of every document the user opened.
+"""
 
 from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 
-from app import paths
+from app import paths, private
 from app.documents.model import Document
 
-FORMAT = 2  # bump when Document or the extraction changes: old entries are ignored
+FORMAT = 3  # bump when Document or the extraction changes: old entries are deleted
+_OLD = re.compile(r"-v(\d+)\.pickle$")
+_swept = False
+
+
+def folder() -> Path:
+    return private.private_dir(paths.cache_dir() / "documents")
 
 
 def _file(sha256: str, options: str) -> Path:
-    folder = paths.cache_dir() / "documents"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{sha256}-{options}-v{FORMAT}.pickle"
+    return folder() / f"{sha256}-{options}-v{FORMAT}.pickle"
+
+
+def _sweep(where: Path) -> None:
+    """Once per process: delete entries of older formats (never read again, and written
+    before protected documents were kept out, so one may hold such a document's text)
+    and tighten entries an older version wrote world-readable."""
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    for entry in where.iterdir():
+        match = _OLD.search(entry.name)
+        if entry.name.endswith(".tmp") or (match and int(match.group(1)) < FORMAT):
+            entry.unlink(missing_ok=True)
+        else:
+            private.tighten(entry)
+
+
+def forget(sha256: str) -> None:
+    """Delete every entry for this content (a document found to be protected)."""
+    for entry in folder().glob(f"{sha256}-*"):
+        entry.unlink(missing_ok=True)
 
 
 def load(sha256: str, options: str) -> Document | None:
     try:
-        with _file(sha256, options).open("rb") as f:
+        target = _file(sha256, options)
+        _sweep(target.parent)
+        with target.open("rb") as f:
             document = pickle.load(f)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         return None
-    return document if isinstance(document, Document) else None
+    if not isinstance(document, Document) or document.protected:
+        return None
+    return document
 
 
 def store(document: Document, options: str) -> None:
-    target = _file(document.sha256, options)
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    if document.protected:
+        forget(document.sha256)  # e.g. a copy cached by a version before this rule
+        return
+    if document.damage:  # re-read (and asked about) every time, like the first time
+        return
+    tmp: Path | None = None
     try:
-        with tmp.open("wb") as f:
+        target = _file(document.sha256, options)
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        with open(tmp, "wb", opener=private.opener) as f:  # 0600 from creation on
             pickle.dump(document, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, target)  # atomic: a reader never sees half a file
     except OSError:
-        tmp.unlink(missing_ok=True)  # a full cache disk must not break opening files
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)  # a full cache disk must not break opening files

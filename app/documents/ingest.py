@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from app.documents import cache
 from app.documents.model import Document
-from app.documents.pdf import pdf_document
+from app.documents.pdf import needs_password, pdf_document, refuse_drm
 from app.documents.text import text_document
 from app.errors import DocumentError
 
@@ -23,6 +24,13 @@ def file_sha256(data: bytes) -> str:
 
 
 def _read(path: Path) -> bytes:
+    if path.is_symlink() and not path.exists():
+        # Named as the link the user chose, not as its missing target (resolve() would).
+        raise DocumentError(
+            f"{path} is a broken link: it points to {os.readlink(path)}, which does not exist.",
+            hint="The file it pointed to was moved or deleted; open the file itself.",
+        )
+    path = path.resolve()
     if not path.exists():
         raise DocumentError(f"File not found: {path}", hint="Check the path and try again.")
     if path.is_dir():
@@ -50,18 +58,28 @@ def load_document(
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     use_cache: bool = True,
+    accept_damaged: bool = False,
 ) -> Document:
-    path = Path(path).expanduser().resolve()
+    path = Path(path).expanduser()
     data = _read(path)
+    path = path.resolve()
     sha = file_sha256(data)
     options = f"hf{int(drop_headers_footers)}-ocr{int(ocr)}"
+    is_pdf = data[:1024].lstrip().startswith(b"%PDF") or path.suffix.lower() == ".pdf"
+    pymupdf_format = is_pdf or path.suffix.lower() in PYMUPDF_FORMATS
+    if pymupdf_format:
+        refuse_drm(path, data)
+        # Checked on every open, before the cache: a protected file is never answered
+        # without its password (pdf_document verifies it), and never cached.
+        if needs_password(str(path)):
+            use_cache = False
+            cache.forget(sha)
     if use_cache:
         cached = cache.load(sha, options)
         if cached is not None:
             cached.path = str(path)
             return cached
-    is_pdf = data[:1024].lstrip().startswith(b"%PDF") or path.suffix.lower() == ".pdf"
-    if is_pdf or path.suffix.lower() in PYMUPDF_FORMATS:
+    if pymupdf_format:
         document = pdf_document(
             str(path),
             sha,
@@ -71,11 +89,12 @@ def load_document(
             ocr=ocr,
             progress=progress,
             cancel=cancel,
+            accept_damaged=accept_damaged,
         )
         if not is_pdf:
             document.kind = path.suffix.lower().lstrip(".")
     else:
         document = text_document(str(path), sha, path.stem, data)
     if use_cache:
-        cache.store(document, options)
+        cache.store(document, options)  # skips protected and damaged documents
     return document

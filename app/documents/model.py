@@ -12,7 +12,21 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import overload
 
+from app.errors import DocumentError
+
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in PDF points
+
+
+class DocumentDamaged(DocumentError):
+    """A damaged file MuPDF could partly repair: say how much survived and let the user
+    decide whether to read only that (CLI: --accept-damaged; window: a question)."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, *, hint: str = "", pages_read: int, pages_total: int):
+        super().__init__(message, hint=hint)
+        self.pages_read = pages_read
+        self.pages_total = pages_total  # 0 when the file no longer says how many it had
 
 
 @dataclass(frozen=True)
@@ -89,6 +103,11 @@ class Document:
     pages_without_text: list[int] = field(default_factory=list)  # 1-based
     warnings: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    # Opened with a password: never cached, and its text is not kept in the database
+    # (README, "Protected documents").
+    protected: bool = False
+    # Not empty when the file was damaged and the user chose to read what survived.
+    damage: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.spans, SpanTable):  # a plain list of TextSpan is accepted

@@ -13,11 +13,12 @@ from __future__ import annotations
 import re
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from pathlib import Path
 
 import pymupdf
 
-from app.documents.model import Document, SpanTable
+from app.documents.model import Document, DocumentDamaged, SpanTable
 from app.errors import Cancelled, DocumentError, PasswordRequired
 
 PAGE_SEPARATOR = "\n\n"  # between pages in Document.text
@@ -76,6 +77,115 @@ def _repeated_margins(pages: list[list[Block]], heights: list[float]) -> set[str
     return {line for line, n in counts.items() if n >= max(3, 0.6 * len(pages))}
 
 
+# MuPDF warnings that mean a page's own objects or content stream are broken, so its
+# text is missing or cut short. (Tree-level notes such as "non-page object in page tree"
+# are caught by checking each page's object instead; font notes are harmless.)
+_PAGE_DAMAGE = re.compile(
+    r"premature end|Length incorrect|endobj|cannot (?:load|find) object|out of range|"
+    r"syntax error|truncated|corrupt",
+    re.IGNORECASE,
+)
+# Exceptions PyMuPDF raises for broken input (FzErrorBase is not a RuntimeError).
+_MUPDF_ERRORS = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)
+
+
+# EPUB encryption.xml algorithms that only obfuscate embedded fonts (IDPF, Adobe):
+# the text is readable. Any other algorithm there encrypts content, i.e. DRM.
+_FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
+# Files that only DRM schemes put in an EPUB: Adobe ADEPT, Apple FairPlay, Readium LCP.
+_DRM_MARKERS = {"META-INF/rights.xml", "META-INF/sinf.xml", "META-INF/license.lcpl"}
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_DRM_HINT = (
+    "The app cannot remove DRM. Use a DRM-free copy (many publishers and libraries offer "
+    "one), or a PDF export that the rights holder allows."
+)
+
+
+def _zip_refusal(path: Path, data: bytes) -> str | None:
+    import io
+    import zipfile
+    from xml.etree import ElementTree
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None  # not a zip after all: PyMuPDF reports what it finds
+    with archive:
+        names = set(archive.namelist())
+        if any(info.flag_bits & 0x1 for info in archive.infolist()):
+            return f"{path.name} is a password-protected archive, which PyMuPDF cannot open."
+        if names & _DRM_MARKERS:
+            return f"{path.name} is protected by DRM (copy protection); its text is encrypted."
+        if "META-INF/encryption.xml" in names:
+            try:
+                root = ElementTree.fromstring(archive.read("META-INF/encryption.xml"))
+            except (ElementTree.ParseError, KeyError, zipfile.BadZipFile):
+                return None
+            algorithms = {
+                element.get("Algorithm", "")
+                for element in root.iter()
+                if element.tag.endswith("EncryptionMethod")
+            }
+            if algorithms - _FONT_OBFUSCATION:
+                return f"{path.name} is protected by DRM (copy protection); its text is encrypted."
+    return None
+
+
+def refuse_drm(path: Path, data: bytes) -> None:
+    """Copy-protected e-books open in PyMuPDF as garbage, blank pages or a "damaged"
+    error; say what they are instead, before anything is read or cached."""
+    suffix = path.suffix.lower()
+    problem: str | None = None
+    if suffix in (".epub", ".cbz") and data[:2] == b"PK":
+        problem = _zip_refusal(path, data)
+    elif suffix in (".xps", ".oxps") and data.startswith(_OLE_MAGIC):
+        # Rights-managed (IRM) XPS is wrapped in an OLE compound file; plain XPS is a zip.
+        problem = f"{path.name} is protected by rights management (IRM); its text is encrypted."
+    elif suffix in (".mobi", ".azw", ".azw3", ".prc") and len(data) > 96:
+        # Palm database: record 0 holds the MOBI header; its encryption field (offset 12)
+        # is 1 or 2 for Mobipocket DRM, 0 when the book is unprotected.
+        record0 = int.from_bytes(data[78:82], "big")
+        if record0 + 14 <= len(data) and int.from_bytes(data[record0 + 12 : record0 + 14], "big"):
+            problem = f"{path.name} is protected by DRM (Mobipocket); its text is encrypted."
+    if problem:
+        raise DocumentError(problem, hint=_DRM_HINT)
+
+
+def needs_password(path: str) -> bool:
+    """Whether the file can only be read with a password (checked on every open, before
+    any cache: see cache.py). A file PyMuPDF cannot open is reported by pdf_document."""
+    try:
+        with pymupdf.open(path) as pdf:
+            return bool(pdf.needs_pass)
+    except _MUPDF_ERRORS:
+        return False
+
+
+def _page_object_lost(pdf: pymupdf.Document, page: pymupdf.Page) -> bool:
+    """A truncated PDF keeps its page list (/Count, /Kids) while the page objects it
+    points at are gone: MuPDF then returns blank pages, which must not pass for pages
+    without a text layer."""
+    if not pdf.is_pdf:
+        return False
+    try:
+        return pdf.xref_object(page.xref, compressed=True).strip() in ("", "null")
+    except _MUPDF_ERRORS:
+        return True  # the xref number is past the end of what survived
+
+
+def _ranges(pages: list[int]) -> str:
+    parts: list[str] = []
+    start = prev = pages[0]
+    for page in [*pages[1:], None]:
+        if page is not None and page == prev + 1:
+            prev = page
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if page is not None:
+            start = prev = page
+    return ", ".join(parts)
+
+
 def pdf_document(
     path: str,
     sha256: str,
@@ -86,16 +196,20 @@ def pdf_document(
     ocr: bool,
     progress: Callable[[int, int], None] | None,
     cancel: Callable[[], bool] | None,
+    accept_damaged: bool = False,
 ) -> Document:
+    pymupdf.TOOLS.mupdf_warnings(reset=True)
     try:
         pdf = pymupdf.open(path)
-    except (pymupdf.FileDataError, RuntimeError, ValueError) as error:
+    except _MUPDF_ERRORS as error:
         raise DocumentError(
             f"{title} is damaged or not a document PyMuPDF can read ({error}).",
             hint="Re-download or re-export it; if another viewer opens it, print it to a new PDF.",
         ) from error
+    opened = pymupdf.TOOLS.mupdf_warnings(reset=True)
     with pdf:
-        if pdf.needs_pass:
+        protected = bool(pdf.needs_pass)
+        if protected:
             if not password:
                 raise PasswordRequired(
                     f"{title} is protected by a password.",
@@ -106,33 +220,75 @@ def pdf_document(
                     f"The password for {title} is wrong.",
                     hint="Try again; passwords are case-sensitive.",
                 )
+        repaired = pdf.is_pdf and bool(pdf.is_repaired)
+        cut_short = repaired and "startxref" in opened  # its end (xref, trailer) is gone
         count = pdf.page_count
         if count == 0:
-            raise DocumentError(f"{title} has no pages.", hint="It may be truncated or damaged.")
+            raise DocumentError(
+                f"{title} is damaged: its list of pages is lost"
+                + (" (the file looks cut short)." if cut_short else ".")
+                if repaired
+                else f"{title} has no pages.",
+                hint="Re-download or re-export the file.",
+            )
         use_ocr = ocr and ocr_available()
         pages: list[list[Block]] = []
         heights: list[float] = []
-        try:
-            for number in range(count):
-                if cancel is not None and cancel():
-                    raise Cancelled()
+        damaged: list[int] = []  # 1-based pages whose objects or content are broken
+        for number in range(count):
+            if cancel is not None and cancel():
+                raise Cancelled()
+            pymupdf.TOOLS.mupdf_warnings(reset=True)
+            try:
                 page = pdf[number]
+                if _page_object_lost(pdf, page):
+                    raise ValueError("page object missing")
                 blocks = _page_blocks(page, ocr=False)
                 if not blocks and use_ocr:
                     blocks = _page_blocks(page, ocr=True)
                 rect = page.rect  # each .rect call asks MuPDF again: once per page
-                pages.append(reading_order(blocks, rect.width))
-                heights.append(rect.height)
-                if progress is not None:
-                    progress(number + 1, count)
-        except (RuntimeError, ValueError) as error:
-            raise DocumentError(
-                f"{title} is damaged: page {len(pages) + 1} of {count} cannot be read ({error}).",
-                hint="Re-download or re-export the file.",
-            ) from error
+                width, height = rect.width, rect.height
+                if _PAGE_DAMAGE.search(pymupdf.TOOLS.mupdf_warnings(reset=True)):
+                    damaged.append(number + 1)
+            except _MUPDF_ERRORS:
+                damaged.append(number + 1)
+                blocks, width, height = [], 595.0, 842.0
+            pages.append(reading_order(blocks, width))
+            heights.append(height)
+            if progress is not None:
+                progress(number + 1, count)
         metadata = {k: v for k, v in (pdf.metadata or {}).items() if isinstance(v, str) and v}
+    damage = ""
+    if damaged:
+        read = count - len(damaged)
+        how = " (the file looks cut short)" if cut_short else ""
+        damage = (
+            f"{title} is damaged{how}: {read} of {count} pages could be read; "
+            f"page{'s' if len(damaged) > 1 else ''} {_ranges(damaged)} "
+            f"{'are' if len(damaged) > 1 else 'is'} missing or incomplete."
+        )
+        if read == 0:
+            raise DocumentError(damage, hint="Re-download or re-export the file.")
+        if not accept_damaged:
+            # Asked before any run: answers from part of a document look complete.
+            raise DocumentDamaged(
+                damage,
+                hint="Re-download or re-export the file to read all of it, or choose to "
+                "read only the pages that survived (CLI: --accept-damaged).",
+                pages_read=read,
+                pages_total=count,
+            )
     margins = _repeated_margins(pages, heights) if drop_headers_footers else set()
-    return _assemble(path, sha256, title, pages, margins, metadata, ocr, use_ocr)
+    document = _assemble(path, sha256, title, pages, margins, metadata, ocr, use_ocr, set(damaged))
+    document.protected = protected
+    document.damage = damage
+    if damage:
+        document.warnings.insert(0, damage + " Answers cover only the pages that were read.")
+    elif repaired:
+        document.warnings.insert(
+            0, f"{title}'s structure was damaged and has been repaired; all {count} pages read."
+        )
+    return document
 
 
 def _assemble(
@@ -144,6 +300,7 @@ def _assemble(
     metadata: dict[str, str],
     ocr_requested: bool,
     ocr_used: bool,
+    damaged: Collection[int] = (),
 ) -> Document:
     parts: list[str] = []
     page_starts: list[int] = []
@@ -160,7 +317,7 @@ def _assemble(
             if margins
             else blocks
         )
-        if not kept:
+        if not kept and number not in damaged:  # a lost page is not a scan: no OCR advice
             empty.append(number)
         for i, (x0, y0, x1, y1, text) in enumerate(kept):
             if i:

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from app import private
 from app.evidence.provenance import Evidence, cite_answer
 
 BUNDLE_VERSION = 1
@@ -171,7 +172,13 @@ def write_reports(data: dict[str, Any], folder: Path, stem: str) -> dict[str, Pa
         "pdf": folder / f"{stem}.pdf",
         "json": folder / f"{stem}.json",
     }
-    paths["md"].write_text(markdown, encoding="utf-8")
-    paths["json"].write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    # Owner-only (0600), like the database they come from: they quote the document,
+    # possibly a password-protected one. Sharing one is then a deliberate copy.
+    with open(paths["md"], "w", encoding="utf-8", opener=private.opener) as out:
+        out.write(markdown)
+    with open(paths["json"], "w", encoding="utf-8", opener=private.opener) as out:
+        out.write(json.dumps(data, indent=2, ensure_ascii=False))
+    private.create_private(paths["pdf"])  # PyMuPDF keeps an existing file's mode
     markdown_to_pdf(markdown, paths["pdf"])
+    private.tighten(paths["pdf"])
     return paths

@@ -42,7 +42,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
-from app import paths
+from app import paths, private
 from app.errors import Cancelled, ModelError, UserError
 from app.llm.backend import CancelToken
 from app.llm.gguf import HASH_BLOCK, HASH_CACHE_NAME, MAGIC, _cache_key, _load_cache
@@ -742,5 +742,7 @@ def _remember_hash(path: Path, digest: str) -> None:
         cache = _load_cache(cache_file)
         cache[_cache_key(path)] = digest
         tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache, indent=1, sort_keys=True), encoding="utf-8")
+        # 0600: it names every model file on the machine (app/private.py).
+        with open(tmp, "w", encoding="utf-8", opener=private.opener) as out:
+            out.write(json.dumps(cache, indent=1, sort_keys=True))
         os.replace(tmp, cache_file)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app import paths
+from app import paths, private
 from app.errors import ModelError
 from app.llm.backend import CancelToken
 
@@ -363,6 +363,8 @@ def file_sha256(
     cache = _load_cache(cache_file)  # re-read: another process may have added entries
     cache[key] = result
     tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(cache, indent=1, sort_keys=True), encoding="utf-8")
+    # 0600: it names every model file on the machine (app/private.py).
+    with open(tmp, "w", encoding="utf-8", opener=private.opener) as out:
+        out.write(json.dumps(cache, indent=1, sort_keys=True))
     os.replace(tmp, cache_file)  # atomic: a crash never leaves half a JSON file
     return result

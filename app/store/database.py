@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from app import paths
+from app import paths, private
 from app.agent.events import AnswerRecord, Chunk, StepRecord
 from app.documents.model import Document
 from app.errors import StoreError
@@ -62,9 +62,12 @@ class Store:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._make_private()
             self.conn = sqlite3.connect(
                 self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
             )
+            # Deleted rows are overwritten with zeros, not left readable in free pages.
+            self.conn.execute("PRAGMA secure_delete = ON")
             self.conn.row_factory = sqlite3.Row
             version = migrations.schema_version(self.conn)
             if version > migrations.LATEST:
@@ -82,6 +85,17 @@ class Store:
         except sqlite3.Error as error:
             raise _user_message(error, self.path) from error
         self.db = sqlite_utils.Database(self.conn)
+
+    def _make_private(self) -> None:
+        """Owner-only (it holds answers and excerpts of the user's documents): created
+        0600 before SQLite opens it, so its -wal and -shm get 0600 too (SQLite gives them
+        the database's mode). The app's own file from an older version is tightened."""
+        if str(self.path) == ":memory:":
+            return
+        if not self.path.exists():
+            private.create_private(self.path)
+        elif self.path == paths.data_dir() / "reader.sqlite3":
+            private.tighten(self.path)
 
     def close(self) -> None:
         self.conn.close()
@@ -119,6 +133,8 @@ class Store:
         with self.transaction() as c:
             if existing:
                 c.execute("UPDATE documents SET path = ? WHERE id = ?", (doc.path, existing["id"]))
+                if doc.protected:  # a copy of its text stored by an older version
+                    c.execute("UPDATE documents SET text = '' WHERE id = ?", (existing["id"],))
                 return int(existing["id"])
             cursor = c.execute(
                 "INSERT INTO documents (path, sha256, kind, title, page_count, char_count, "
@@ -131,7 +147,9 @@ class Store:
                     doc.page_count,
                     len(doc.text),
                     json.dumps(doc.metadata),
-                    doc.text,
+                    # A password-protected document's text is never stored: the file, with
+                    # its password, stays the only copy (README, "Protected documents").
+                    "" if doc.protected else doc.text,
                 ),
             )
             return int(cursor.lastrowid or 0)
