@@ -26,6 +26,10 @@ class Settings:
     remote_url: str = ""
     remote_model: str = ""
     remote_parallel: int = 1
+    # Remote server waits (app.llm.remote) and the proxy for it and for model downloads.
+    remote_timeout_s: float = 120.0  # the longest wait for the first token (prompt reading)
+    remote_silence_s: float = 60.0  # the longest gap between tokens, keep-alives ignored
+    proxy_url: str = ""  # empty: connect directly (environment proxies are never used)
     # Context and budgets (0 = derive from n_ctx, see agent.budgets).
     n_ctx: int = 4096
     chunk_tokens: int = 0
@@ -83,6 +87,13 @@ class Settings:
             problems.append("top_k, GPU layers, threads and batch size must not be negative")
         if not 0.0 <= self.presence_penalty <= 2.0:
             problems.append("presence penalty must be between 0 and 2")
+        if not 5 <= self.remote_timeout_s <= 7200 or not 5 <= self.remote_silence_s <= 3600:
+            problems.append(
+                "the server waits must be between 5 s and 2 hours (first token) or 1 hour "
+                "(silence)"
+            )
+        if self.proxy_url and not self.proxy_url.startswith(("http://", "https://")):
+            problems.append("the proxy must be an http:// or https:// URL, e.g. http://proxy:3128")
         return problems
 
     def checked(self) -> Settings:

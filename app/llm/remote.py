@@ -1,13 +1,28 @@
 """The remote backend: an OpenAI-compatible server shared by a team (llama-server, vLLM,
 or llama-cpp-python's own server).
 
-Only the URL the user configured is ever contacted (no proxies, no redirects). Each
-request is one HTTP/1.1 exchange on its own socket, written here on the standard library
-rather than http.client: a socket read there cannot be resumed after a timeout, and a
-short timeout is the only portable way to notice a cancel while the server is silent
-(prompt processing of a long chunk can take minutes). Here the socket is read with a
-0.5 s timeout in a loop, so a cancel closes the connection, and with it the server's
-generation, within about a second.
+Built on httpx2 directly rather than the ``openai`` client. What this backend needs from
+a server is mostly outside the OpenAI schema: llama-server's ``timings``, the
+``reasoning_content``/``reasoning`` deltas, its ``error:`` stream lines, ``/props``
+(n_ctx, slots) and ``/tokenize``. With ``openai`` these come back as untyped extras or
+need raw calls around it anyway, and the client adds what must be avoided here: its own
+retries of POSTs after a timeout (a long prompt read again), and settings taken from
+OPENAI_* environment variables. httpx2 gives the plain SSE lines, one client for every
+endpoint, the TLS and proxy policy of app.llm.httpclient, and a request ``trace`` hook
+that hands over each connection's socket, which is what makes cancel prompt.
+
+Cancel and time limits. A stream is read on a worker thread that puts lines on a queue;
+the caller waits on the queue in 0.1 s steps, so a cancel raises ``Cancelled`` at once at
+every point (connecting, waiting for headers, mid-stream), and the worker's socket is
+shut down so the server sees the client go and stops generating. The same loop bounds
+the waits: ``first_token_s`` for the first generated text (prompt processing of a 30B
+model can take minutes) and ``silence_s`` between pieces afterwards. Only data counts:
+keep-alive comments (``: ping``) and events without text do not keep a stream alive.
+``max_tokens`` is enforced here too, for servers that ignore it.
+
+Retries only where nothing can have been generated: a connection that could not be made,
+or one dropped before any response byte (a stale keep-alive connection); never a timeout
+and never mid-answer.
 
 Differences from the local backend, all recorded in ``Completion.notes``:
 * the thinking cap cannot force ``</think>`` on a server (llama-server rejects an
@@ -20,17 +35,19 @@ Differences from the local backend, all recorded in ``Completion.notes``:
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import logging
 import math
+import queue
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+import httpx2
 
 from app.errors import BackendError, Cancelled
 from app.llm.backend import (
@@ -42,29 +59,23 @@ from app.llm.backend import (
     Sampling,
     split_thinking,
 )
+from app.llm.httpclient import CONNECT_S, make_client
 from app.llm.loopguard import RepetitionGuard
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 log = logging.getLogger("app.llm")
 
 KEYRING_SERVICE = "QwenLongReader"
-POLL_S = 0.5  # socket read timeout: how often a silent connection checks for a cancel
+POLL_S = 0.1  # how often a waiting stream looks at the cancel flag and its deadline
+FIRST_TOKEN_S = 120.0  # Settings.remote_timeout_s
+SILENCE_S = 60.0  # Settings.remote_silence_s
 CHARS_PER_TOKEN = 3.5  # the estimate used when the server has no tokenize endpoint
 DEFAULT_N_CTX = 4096
 URL_HINT = "Check the URL; it should be the server's base URL, e.g. http://host:8080"
-
-
-class _ConnectionLost(Exception):
-    """The server could not be reached or dropped the connection: worth a retry as long
-    as no output was received yet."""
-
-
-@dataclass(frozen=True)
-class _Target:
-    scheme: str
-    host: str
-    port: int
-    host_header: str
-    prefix: str  # a path the server is mounted under (behind a reverse proxy), or ""
+REACH_HINT = "Check that the server is running and that the URL and port in Settings are right."
+PROXY_HINT = "Check the proxy in Settings (leave it empty to connect directly)."
 
 
 def normalize_url(base_url: str) -> str:
@@ -77,7 +88,7 @@ def normalize_url(base_url: str) -> str:
     return url
 
 
-def _parse_url(url: str) -> _Target:
+def _check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BackendError(
@@ -85,139 +96,56 @@ def _parse_url(url: str) -> _Target:
             hint="Enter the server's base URL in Settings, e.g. http://host:8080",
         )
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        parts.port  # noqa: B018 - raises for a port that is not a number
     except ValueError as error:
         raise BackendError(f"{url} has an invalid port: {error}", hint=URL_HINT) from None
-    netloc = parts.netloc.rpartition("@")[2]
-    return _Target(parts.scheme, parts.hostname, port, netloc, parts.path.rstrip("/"))
 
 
-class _Exchange:
-    """One request and its response on a socket of its own (``Connection: close``)."""
+# -- errors -------------------------------------------------------------------------------
+def _never_answered(error: BaseException) -> bool:
+    """True when the request cannot have reached a model: worth a retry."""
+    if isinstance(error, (httpx2.ConnectError, httpx2.ConnectTimeout)):
+        return not isinstance(_ssl_cause(error), ssl.SSLError)  # a TLS failure stays one
+    # A keep-alive connection the server had closed, or a drop before the status line.
+    return isinstance(error, httpx2.RemoteProtocolError) and "without sending" in str(error)
 
-    def __init__(self, target: _Target, cancel: CancelToken | None, idle_timeout_s: float) -> None:
-        self.target = target
-        self.cancel = cancel
-        self.idle_timeout_s = idle_timeout_s
-        self.sock: socket.socket | None = None
-        self.buf = bytearray()
-        self.status = 0
-        self.headers: dict[str, str] = {}
 
-    def send(
-        self, method: str, path: str, body: bytes | None, headers: dict[str, str], connect_s: float
-    ) -> None:
-        t = self.target
-        where = f"{t.host}:{t.port}"
-        try:
-            sock = socket.create_connection((t.host, t.port), timeout=connect_s)
-        except socket.gaierror as error:
-            raise _ConnectionLost(f"the host {t.host} was not found ({error})") from None
-        except ConnectionRefusedError:
-            raise _ConnectionLost(f"nothing answers at {where} (connection refused)") from None
-        except TimeoutError:
-            raise _ConnectionLost(f"{where} did not answer within {connect_s:g} s") from None
-        except OSError as error:
-            raise _ConnectionLost(f"{where} cannot be reached ({error})") from None
-        try:
-            if t.scheme == "https":
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=t.host)
-            lines = [f"{method} {t.prefix}{path} HTTP/1.1", f"Host: {t.host_header}"]
-            lines += [f"{k}: {v}" for k, v in headers.items()]
-            lines += [f"Content-Length: {len(body or b'')}", "Connection: close", "", ""]
-            # sendall's timeout bounds the whole send; a big prompt on a slow link needs long
-            sock.settimeout(self.idle_timeout_s)
-            sock.sendall("\r\n".join(lines).encode("latin-1") + (body or b""))
-            sock.settimeout(POLL_S)
-        except ssl.SSLError as error:
-            sock.close()
-            raise BackendError(
-                f"The secure connection to {t.host} failed: {error.reason or error}",
-                hint="Check whether the server speaks http or https, and its certificate.",
-            ) from None
-        except OSError as error:
-            sock.close()
-            raise _ConnectionLost(f"sending the request failed ({error})") from None
-        self.sock = sock
+def _ssl_cause(error: BaseException) -> BaseException | None:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
-    def _fill(self) -> bool:
-        """Read more bytes into the buffer; False when the server closed the connection."""
-        assert self.sock is not None
-        deadline = time.monotonic() + self.idle_timeout_s
-        while True:
-            if self.cancel is not None and self.cancel.cancelled:
-                raise Cancelled()
-            try:
-                data = self.sock.recv(65536)
-            except TimeoutError:
-                if time.monotonic() > deadline:
-                    raise BackendError(
-                        f"The server sent nothing for {self.idle_timeout_s:g} s.",
-                        hint="It may be overloaded or still reading a very long prompt; try "
-                        "again later or use smaller chunks.",
-                    ) from None
-                continue
-            except OSError as error:
-                raise _ConnectionLost(f"the connection broke ({error})") from None
-            if not data:
-                return False
-            self.buf += data
-            return True
 
-    def _line(self) -> bytes:
-        while (end := self.buf.find(b"\n")) < 0:
-            if not self._fill():
-                raise _ConnectionLost("the server closed the connection")
-        line = bytes(self.buf[: end + 1])
-        del self.buf[: end + 1]
-        return line.rstrip(b"\r\n")
-
-    def _exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            if not self._fill():
-                raise _ConnectionLost("the server closed the connection")
-        data = bytes(self.buf[:n])
-        del self.buf[:n]
-        return data
-
-    def read_head(self) -> None:
-        status = self._line().decode("latin-1")
-        try:
-            self.status = int(status.split()[1])
-        except (IndexError, ValueError):
-            raise BackendError(
-                f"The server did not answer in HTTP: {status[:80]!r}", hint=URL_HINT
-            ) from None
-        while line := self._line():
-            name, _, value = line.decode("latin-1").partition(":")
-            self.headers[name.strip().lower()] = value.strip()
-
-    def body(self) -> Iterator[bytes]:
-        """The response body as it arrives (chunked, sized, or up to the close)."""
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            while True:
-                size = int(self._line().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self._line():  # trailers
-                        pass
-                    return
-                yield self._exact(size)
-                self._line()
-        elif "content-length" in self.headers:
-            yield self._exact(int(self.headers["content-length"]))
-        else:
-            while self.buf or self._fill():
-                data = bytes(self.buf)
-                self.buf.clear()
-                yield data
-
-    def read_all(self) -> bytes:
-        return b"".join(self.body())
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()  # for a stream this is what tells the server to stop
-            self.sock = None
+def _network_error(error: BaseException, url: str, *, proxy: str) -> BackendError:
+    """What an httpx2 transport error means for someone looking at Settings."""
+    parts = urlsplit(url)
+    host, where = parts.hostname or url, parts.netloc.rpartition("@")[2]
+    tls = _ssl_cause(error)
+    if tls is not None:
+        reason = getattr(tls, "verify_message", "") or getattr(tls, "reason", "") or str(tls)
+        return BackendError(
+            f"The secure connection to {host} failed: {reason}.",
+            hint="Check whether the server speaks http or https. A company certificate must "
+            "be installed in the system's certificate store to be trusted.",
+        )
+    if isinstance(error, httpx2.ProxyError):
+        return BackendError(f"The proxy {proxy} refused the connection: {error}", hint=PROXY_HINT)
+    text = str(error)
+    if isinstance(error, httpx2.ConnectTimeout):
+        why = f"{where} did not answer within {CONNECT_S:g} s"
+    elif "refused" in text.lower():
+        why = f"nothing answers at {where} (connection refused)"
+    elif any(s in text for s in ("Name or service", "nodename", "getaddrinfo", "No address")):
+        why = f"the host {host} was not found ({text})"
+    elif isinstance(error, httpx2.RemoteProtocolError):
+        why = "the server closed the connection without answering"
+    else:
+        why = f"{where} cannot be reached ({text or type(error).__name__})"
+    hint = REACH_HINT + (" " + PROXY_HINT if proxy else "")
+    return BackendError(f"Could not reach the server at {url}: {why}.", hint=hint)
 
 
 def _error_text(body: bytes) -> str:
@@ -236,8 +164,14 @@ def _error_text(body: bytes) -> str:
     return str(data)[:300]
 
 
-def _http_error(status: int, path: str, body: bytes) -> BackendError:
+def _http_error(status: int, path: str, body: bytes, location: str = "") -> BackendError:
     message = _error_text(body)
+    if 300 <= status < 400:
+        return BackendError(
+            f"The server redirects {path} to {location or 'another address'} (HTTP {status}).",
+            hint="Enter the address it redirects to as the server URL in Settings; the app "
+            "only talks to the URL you entered.",
+        )
     if status in (401, 403):
         return BackendError(
             f"The server refused the request (HTTP {status}: {message}).",
@@ -261,9 +195,85 @@ def _http_error(status: int, path: str, body: bytes) -> BackendError:
     return BackendError(f"The server rejected the request (HTTP {status}: {message}).", hint=hint)
 
 
+class _Broken(Exception):
+    """The stream broke after the server answered: never retried."""
+
+
+class _Aborted(Exception):
+    """Raised inside the worker's request once the caller gave up on it."""
+
+
+# -- one streaming request on a worker thread ---------------------------------------------
+class _StreamCall:
+    """Sends one request on a daemon thread and queues what comes back:
+    ``("head", response, body)`` (``body`` read only for an error status), then
+    ``("line", text)`` per line, then ``("end", None)``; or ``("error", exception)``.
+
+    ``abort`` may be called from any thread: it shuts the connection's socket down (the
+    httpx2 ``trace`` hook hands each one over as it is opened), which wakes the worker from
+    a blocked read and tells the server the client is gone."""
+
+    def __init__(self, client: httpx2.Client, request: httpx2.Request) -> None:
+        self.queue: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
+        self._client = client
+        self._request = request
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._aborted = threading.Event()
+        request.extensions["trace"] = self._trace
+        self._thread = threading.Thread(target=self._run, name="remote-stream", daemon=True)
+        self._thread.start()
+
+    def _trace(self, name: str, info: dict[str, Any]) -> None:
+        if name.endswith((".connect_tcp.complete", ".start_tls.complete")):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                with self._lock:
+                    self._sockets.append(sock)
+        if self._aborted.is_set():
+            self._shutdown()
+            if not name.startswith(("http11.receive_response_body", "http11.response_closed")):
+                raise _Aborted  # still sending: stop before the next step; never in a close
+
+    def _run(self) -> None:
+        try:
+            response = self._client.send(self._request, stream=True)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+            self.queue.put(("error", error, None))
+            return
+        try:
+            body = None
+            if response.status_code != 200:
+                body = response.read()[:65536]
+            self.queue.put(("head", response, body))
+            if body is None:
+                for line in response.iter_lines():
+                    if self._aborted.is_set():
+                        return
+                    self.queue.put(("line", line, None))
+                self.queue.put(("end", None, None))
+        except BaseException as error:  # noqa: BLE001
+            self.queue.put(("error", error, None))
+        finally:
+            response.close()
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def abort(self) -> None:
+        self._aborted.set()
+        self._shutdown()
+
+
 class RemoteBackend:
-    """A model served over HTTP. Thread-safe: every call opens its own connection, so
-    several questions can stream at once (see ``supports_parallel``)."""
+    """A model served over HTTP. Thread-safe: calls share a pool of keep-alive connections
+    and every stream has its own, so several questions can stream at once (see
+    ``supports_parallel``)."""
 
     def __init__(
         self,
@@ -272,16 +282,27 @@ class RemoteBackend:
         *,
         api_key: str | None = None,
         n_ctx: int = 0,
-        timeout_s: float = 600,
-        connect_timeout_s: float = 10,
+        first_token_s: float = FIRST_TOKEN_S,
+        silence_s: float = SILENCE_S,
+        connect_timeout_s: float = CONNECT_S,
+        proxy: str = "",
         retries: int = 2,
     ) -> None:
         self.base_url = normalize_url(base_url)
-        self._target = _parse_url(self.base_url)
+        _check_url(self.base_url)
         self.api_key = api_key
-        self.timeout_s = timeout_s
+        self.first_token_s = first_token_s
+        self.silence_s = silence_s
         self.connect_timeout_s = connect_timeout_s
+        self.proxy = proxy
         self.retries = retries
+        # The client's read timeout is a backstop for the worker threads only: the stream's
+        # own deadlines (first token, silence) are enforced by the caller's loop.
+        timeout = httpx2.Timeout(max(first_token_s, silence_s) + 5, connect=connect_timeout_s)
+        try:
+            self._client = make_client(proxy=proxy, timeout=timeout)
+        except ValueError as error:
+            raise BackendError(f"Invalid proxy {proxy!r}: {error}.", hint=PROXY_HINT) from None
         # Learnt on the first answer with a bare `</think>`: the chat template opens the
         # thinking itself, so later streams can flag pieces before `</think>` as thinking.
         self._opens_thinking = False
@@ -310,68 +331,71 @@ class RemoteBackend:
             backend="remote", name=self.model, path=self.base_url, n_ctx=self.n_ctx, details=details
         )
 
+    @classmethod
+    def from_settings(cls, settings: Settings, api_key: str | None = None) -> RemoteBackend:
+        """The server, waits and proxy the user configured; the API key from the system
+        keyring unless given."""
+        return cls(
+            settings.remote_url,
+            settings.remote_model,
+            api_key=api_key if api_key is not None else api_key_from_keyring(settings.remote_url),
+            n_ctx=settings.n_ctx,
+            first_token_s=settings.remote_timeout_s,
+            silence_s=settings.remote_silence_s,
+            proxy=settings.proxy_url,
+        )
+
     # -- HTTP -------------------------------------------------------------------------
     def _headers(self, stream: bool) -> dict[str, str]:
-        headers = {
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream" if stream else "application/json",
-        }
+        headers = {"Accept": "text/event-stream" if stream else "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
 
-    def _retrying(self, attempt: Callable[[], Any], cancel: CancelToken | None) -> Any:
-        """Run ``attempt``, retrying with backoff while the server cannot be reached."""
-        for n in range(self.retries + 1):
-            try:
-                return attempt()
-            except _ConnectionLost as error:
-                if n == self.retries:
-                    raise BackendError(
-                        f"Could not reach the server at {self.base_url}: {error}.",
-                        hint="Check that the server is running and that the URL and port "
-                        "in Settings are right.",
-                    ) from None
-                log.info("server %s: %s; retrying", self.base_url, error)
-                deadline = time.monotonic() + 0.5 * 2**n
-                while time.monotonic() < deadline:
-                    if cancel is not None:
-                        cancel.raise_if_cancelled()
-                    time.sleep(0.05)
-        raise AssertionError("unreachable")
-
-    def _open(
-        self, method: str, path: str, payload: Any, cancel: CancelToken | None, stream: bool
-    ) -> _Exchange:
-        body = None if payload is None else json.dumps(payload).encode("utf-8")
-        exchange = _Exchange(self._target, cancel, self.timeout_s)
-        try:
-            exchange.send(method, path, body, self._headers(stream), self.connect_timeout_s)
-            exchange.read_head()
-        except BaseException:
-            exchange.close()
-            raise
-        return exchange
+    def _backoff(self, attempt: int, error: BaseException, cancel: CancelToken | None) -> None:
+        """Wait before another try, or raise when the tries are used up."""
+        if attempt >= self.retries:
+            raise _network_error(error, self.base_url, proxy=self.proxy) from None
+        log.info("server %s: %s; retrying", self.base_url, error or type(error).__name__)
+        deadline = time.monotonic() + 0.5 * 2**attempt
+        while time.monotonic() < deadline:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            time.sleep(0.05)
 
     def _json(
         self, method: str, path: str, payload: Any = None, *, missing_ok: bool = False
     ) -> Any:
         """A JSON request; None for a 4xx when ``missing_ok`` (probing what a server has)."""
-
-        def attempt() -> tuple[int, bytes]:
-            exchange = self._open(method, path, payload, None, stream=False)
+        url = self.base_url + path
+        timeout = httpx2.Timeout(self.silence_s, connect=self.connect_timeout_s)
+        for attempt in range(self.retries + 1):
             try:
-                return exchange.status, exchange.read_all()
-            finally:
-                exchange.close()
-
-        status, body = self._retrying(attempt, None)
+                response = self._client.request(
+                    method, url, json=payload, headers=self._headers(False), timeout=timeout
+                )
+                break
+            except httpx2.TimeoutException as error:
+                if isinstance(error, httpx2.ConnectTimeout):
+                    self._backoff(attempt, error, None)
+                    continue
+                raise BackendError(
+                    f"The server at {self.base_url} sent nothing for {self.silence_s:g} s "
+                    f"when asked for {path}.",
+                    hint="It may be overloaded or stuck; try again later, or raise the "
+                    "silence limit in Settings.",
+                ) from None
+            except httpx2.TransportError as error:
+                if not _never_answered(error):
+                    raise _network_error(error, self.base_url, proxy=self.proxy) from None
+                self._backoff(attempt, error, None)
+        status = response.status_code
         if missing_ok and 400 <= status < 500 and status not in (401, 403):
             return None
         if status != 200:
-            raise _http_error(status, path, body)
+            raise _http_error(status, path, response.content, response.headers.get("location", ""))
         try:
-            return json.loads(body)
+            return response.json()
         except ValueError:
             raise BackendError(
                 f"The server answered {path} with something that is not JSON.",
@@ -461,83 +485,37 @@ class RemoteBackend:
             "seed": sampling.seed,
         }
 
-    def _events(self, exchange: _Exchange) -> Iterator[dict[str, Any]]:
-        """The JSON events of a server-sent-event stream, up to ``[DONE]``."""
-        pending = b""
-        for data in exchange.body():
-            pending += data
-            *lines, pending = pending.split(b"\n")
-            for raw_line in lines:
-                field, _, value = raw_line.rstrip(b"\r").decode("utf-8", "replace").partition(":")
-                value = value.strip()
-                if field not in ("data", "error"):
-                    continue  # blank separators, comments (": ping"), event names
-                if value == "[DONE]":
-                    return
-                try:
-                    event = json.loads(value)
-                except ValueError:
-                    event = None
-                if not isinstance(event, dict):
-                    raise BackendError(
-                        f"The server sent a malformed stream: {value[:80]!r}",
-                        hint=f"Is {self.base_url} an OpenAI-compatible server "
-                        "(llama-server, vLLM)?",
-                    )
-                if field == "error" or event.get("error"):  # "error:" is llama-server's
-                    raise BackendError(
-                        f"The server stopped with an error: {_error_text(value.encode())}",
-                        hint="Its log says more; try again, or use smaller chunks.",
-                    )
-                yield event
-        raise _ConnectionLost("the server closed the connection before the end of the answer")
-
-    def _start(
-        self, messages: list[dict[str, str]], sampling: Sampling, cancel: CancelToken
-    ) -> tuple[_Exchange, Iterator[dict[str, Any]], dict[str, Any] | None]:
-        """Send the request and wait for the first event, retrying while nothing came."""
-
-        def attempt() -> tuple[_Exchange, Iterator[dict[str, Any]], dict[str, Any] | None]:
-            path = "/v1/chat/completions"
-            exchange = self._open("POST", path, self._chat_body(messages, sampling), cancel, True)
-            try:
-                if exchange.status != 200:
-                    raise _http_error(exchange.status, path, exchange.read_all())
-                events = self._events(exchange)
-                return exchange, events, next(events, None)
-            except BaseException:
-                exchange.close()
-                raise
-
-        result: tuple[_Exchange, Iterator[dict[str, Any]], dict[str, Any] | None]
-        result = self._retrying(attempt, cancel)
-        return result
-
     def stream(
         self, messages: list[dict[str, str]], sampling: Sampling, cancel: CancelToken
     ) -> Iterator[Piece | Completion]:
         started = time.perf_counter()
         cancel.raise_if_cancelled()
-        exchange, events, first = self._start(messages, sampling, cancel)
+        reader = _Reader(self, cancel)
         try:
-            yield from self._read(messages, sampling, cancel, exchange, events, first, started)
-        except _ConnectionLost as error:
+            body = self._chat_body(messages, sampling)
+            reader.start(
+                lambda: self._client.build_request(
+                    "POST",
+                    self.base_url + "/v1/chat/completions",
+                    json=body,
+                    headers=self._headers(True),
+                )
+            )
+            yield from self._read(messages, sampling, reader, started)
+        except _Broken as error:
             raise BackendError(
                 f"The connection to the server broke in the middle of an answer: {error}.",
                 hint="Check that the server is still running, then resume: finished steps "
                 "are saved, so only this one is repeated.",
             ) from None
         finally:
-            exchange.close()
+            reader.close()  # also when the caller drops the generator: the server stops
 
     def _read(
         self,
         messages: list[dict[str, str]],
         sampling: Sampling,
-        cancel: CancelToken,
-        exchange: _Exchange,
-        events: Iterator[dict[str, Any]],
-        first: dict[str, Any] | None,
+        reader: _Reader,
         started: float,
     ) -> Iterator[Piece | Completion]:
         guard = RepetitionGuard()
@@ -550,19 +528,29 @@ class RemoteBackend:
         stop_reason = ""
         deltas = thinking_tokens = 0
         inline_thinking = self._opens_thinking
-        for event in itertools.chain([first] if first is not None else [], events):
-            cancel.raise_if_cancelled()
+        for event in reader.events():
             usage = event.get("usage") or usage
             timings = event.get("timings") or timings
             for choice in event.get("choices") or []:
                 delta = choice.get("delta") or {}
                 finish = choice.get("finish_reason") or finish
-                think = delta.get("reasoning_content") or delta.get("reasoning")
-                text = delta.get("content")
+                think = str(delta.get("reasoning_content") or delta.get("reasoning") or "")
+                text = str(delta.get("content") or "")
+                if not think and not text:
+                    continue
+                reader.progressed()
+                if 0 < sampling.max_tokens <= deltas:
+                    # A delta is at most one token: this server ignores max_tokens.
+                    stop_reason = "length"
+                    notes.append(
+                        f"the server went on past max_tokens ({sampling.max_tokens:,}); "
+                        "stopped here"
+                    )
+                    break
                 if think:
                     reasoning.append(think)
                     piece = Piece(think, True)
-                elif text:
+                else:
                     if not content and text.lstrip().startswith("<think>"):
                         inline_thinking = True
                     content.append(text)
@@ -570,8 +558,6 @@ class RemoteBackend:
                     if inline_thinking and THINK_END in tail:
                         inline_thinking = False
                     piece = Piece(text, inline_thinking and not reasoning)
-                else:
-                    continue
                 deltas += 1
                 yield piece
                 if piece.thinking:
@@ -590,8 +576,8 @@ class RemoteBackend:
             if stop_reason:
                 break
         # Closing now, not when the caller drops this generator: it stops the server's
-        # generation after a loop or capped thinking.
-        exchange.close()
+        # generation after a loop, capped thinking or an ignored max_tokens.
+        reader.close()
         stop_reason = stop_reason or ("length" if finish == "length" else "stop")
         if stop_reason == "length":
             notes.append(f"output reached its limit of {sampling.max_tokens:,} tokens")
@@ -612,15 +598,14 @@ class RemoteBackend:
         details = usage.get("prompt_tokens_details") or {}
         # Without usage, count deltas: about one token each, but a server may merge the
         # tokens of one multi-byte character, so a length stop says more.
-        generated = sampling.max_tokens if finish == "length" else deltas
+        generated = sampling.max_tokens if stop_reason == "length" else deltas
+        completion_tokens = usage.get("completion_tokens") or timings.get("predicted_n")
         yield Completion(
             raw=raw,
             thinking=thinking,
             content=answer,
             prompt_tokens=int(prompt_tokens),
-            completion_tokens=int(
-                usage.get("completion_tokens") or timings.get("predicted_n") or generated
-            ),
+            completion_tokens=int(completion_tokens or generated),
             cached_tokens=int(timings.get("cache_n") or details.get("cached_tokens") or 0),
             prompt_ms=float(timings.get("prompt_ms") or 0.0),
             generation_ms=float(timings.get("predicted_ms") or 0.0),
@@ -630,7 +615,121 @@ class RemoteBackend:
         )
 
     def close(self) -> None:
-        """Nothing to release: no connection outlives its request."""
+        self._client.close()
+
+
+class _Reader:
+    """The caller's side of a stream: retries before the server answered, then yields the
+    JSON events up to ``[DONE]``, raising Cancelled, or BackendError when a deadline
+    passes, from a loop that never blocks longer than POLL_S."""
+
+    def __init__(self, backend: RemoteBackend, cancel: CancelToken) -> None:
+        self.backend = backend
+        self.cancel = cancel
+        self.call: _StreamCall | None = None
+        self.answered = False  # response headers arrived
+        self.got_text = False  # the first piece of output arrived
+        self.comments = 0  # keep-alive comments since the last piece
+        self.deadline = time.monotonic() + backend.first_token_s
+
+    def start(self, request: Callable[[], httpx2.Request]) -> None:
+        backend = self.backend
+        for attempt in range(backend.retries + 1):
+            self.call = _StreamCall(backend._client, request())
+            kind, value, body = self._next()
+            if kind == "head":
+                response: httpx2.Response = value
+                self.answered = True
+                if body is not None:
+                    location = response.headers.get("location", "")
+                    raise _http_error(response.status_code, "/v1/chat/completions", body, location)
+                return
+            assert kind == "error"
+            if not _never_answered(value):
+                raise _network_error(value, backend.base_url, proxy=backend.proxy)
+            self.call.abort()
+            backend._backoff(attempt, value, self.cancel)
+
+    def progressed(self) -> None:
+        """Output arrived: the silence limit counts from now."""
+        self.got_text = True
+        self.comments = 0
+        self.deadline = time.monotonic() + self.backend.silence_s
+
+    def _next(self) -> tuple[str, Any, Any]:
+        assert self.call is not None
+        while True:
+            if self.cancel.cancelled:
+                self.close()
+                raise Cancelled()
+            late = time.monotonic() > self.deadline
+            try:
+                # Past the deadline, what is queued still counts: the caller may have been
+                # busy between pieces.
+                return self.call.queue.get_nowait() if late else self.call.queue.get(timeout=POLL_S)
+            except queue.Empty:
+                if late:
+                    self.close()
+                    raise self._timed_out() from None
+
+    def _timed_out(self) -> BackendError:
+        b = self.backend
+        if not self.got_text:
+            what = "has not answered" if not self.answered else "has sent no output"
+            return BackendError(
+                f"The server at {b.base_url} {what} within {b.first_token_s:g} s.",
+                hint="It may be busy with other requests or still reading a very long "
+                "prompt: raise 'Wait for the first token' in Settings, use smaller chunks, "
+                "or check the server.",
+            )
+        pings = f" (only {self.comments} keep-alive comments)" if self.comments else ""
+        return BackendError(
+            f"The server at {b.base_url} stopped sending output: nothing for "
+            f"{b.silence_s:g} s{pings}.",
+            hint="It may be overloaded or stuck. Try again (finished steps are saved), or "
+            "raise the silence limit in Settings.",
+        )
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The JSON events of the server-sent-event stream, up to ``[DONE]``."""
+        while True:
+            kind, value, _ = self._next()
+            if kind == "end":
+                raise _Broken("the server closed the connection before the end of the answer")
+            if kind == "error":
+                if isinstance(value, httpx2.ReadTimeout):
+                    raise self._timed_out()
+                raise _Broken(str(value) or type(value).__name__)
+            field, _, data = str(value).partition(":")
+            data = data.strip()
+            if field not in ("data", "error"):
+                if not field and data:
+                    self.comments += 1  # ": ping": proves nothing about the generation
+                continue  # blank separators, event names, ids
+            if data == "[DONE]":
+                return
+            try:
+                event = json.loads(data)
+            except ValueError:
+                event = None
+            if not isinstance(event, dict):
+                raise BackendError(
+                    f"The server sent a malformed stream: {data[:80]!r}",
+                    hint=f"Is {self.backend.base_url} an OpenAI-compatible server "
+                    "(llama-server, vLLM)?",
+                )
+            if field == "error" or event.get("error"):  # "error:" is llama-server's
+                raise BackendError(
+                    f"The server stopped with an error: {_error_text(data.encode())}",
+                    hint="Its log says more; try again, or use smaller chunks.",
+                )
+            if "usage" in event or any(c.get("finish_reason") for c in event.get("choices") or []):
+                self.progressed()  # the end of an answer is output too
+            yield event
+
+    def close(self) -> None:
+        if self.call is not None:
+            self.call.abort()
 
 
 # -- API keys: kept in the system keyring, never in settings files ----------------------

@@ -5,9 +5,11 @@ stub that replays canned server-sent events for what the real one cannot produce
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -120,6 +122,7 @@ class Reply:
     delay_s: float = 0.0
     drop: bool = False  # close the connection without a word
     done: bool = True  # end the stream with [DONE]
+    write: Callable[[Any], None] | None = None  # writes the body itself (hostile servers)
 
 
 Route = Callable[[dict[str, Any]], Reply]
@@ -129,6 +132,7 @@ class Stub:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        self.hangups = 0  # streams the client closed while the server was still writing
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -153,6 +157,15 @@ class Stub:
                 if reply.drop:
                     return
                 self.send_response(reply.status)
+                if reply.write is not None:
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    self.wfile.flush()
+                    try:
+                        reply.write(self.wfile)
+                    except OSError:  # the client hung up: what a cancel should cause
+                        stub.hangups += 1
+                    return
                 if reply.events:
                     self.send_header("Content-Type", "text/event-stream")
                     self.end_headers()  # HTTP/1.0: the body runs to the close
@@ -381,6 +394,239 @@ def test_cancel_while_the_server_is_silent(stub):
     with pytest.raises(Cancelled):
         complete(backend, HELLO, Sampling(), cancel)
     assert time.monotonic() - started < 1.5
+
+
+# -- hostile servers: every wait is bounded, every point cancellable ----------------------
+def pings(wfile: Any, every_s: float = 0.1, forever_s: float = 30) -> None:
+    """Keep-alive comments only, as sse-starlette sends them, until the client goes."""
+    end = time.monotonic() + forever_s
+    while time.monotonic() < end:
+        wfile.write(b": ping - 2026-01-01 00:00:00\r\n\r\n")
+        wfile.flush()
+        time.sleep(every_s)
+
+
+def sse(wfile: Any, event: dict[str, Any]) -> None:
+    wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+    wfile.flush()
+
+
+@contextmanager
+def silent_listener(backlog_full: bool = False) -> Iterator[str]:
+    """A port that accepts connections and never says a word; with ``backlog_full`` it
+    never even completes a connect (its accept queue is full and SYNs are dropped)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    held: list[socket.socket] = []
+    if backlog_full:  # fill the accept queue: later connects hang in SYN_SENT
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with suppress(BlockingIOError):
+                filler.connect(server.getsockname())
+            held.append(filler)
+        time.sleep(0.2)
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            with suppress(OSError):
+                held.append(server.accept()[0])
+
+    if not backlog_full:
+        threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        for sock in held:
+            sock.close()
+        server.close()
+
+
+def test_a_server_that_accepts_and_never_answers_fails_in_bounded_time():
+    with silent_listener() as url:
+        started = time.monotonic()
+        with pytest.raises(BackendError, match="sent nothing for 1 s") as error:
+            RemoteBackend(url, silence_s=1, first_token_s=1)
+    assert time.monotonic() - started < 3
+    assert "silence limit in Settings" in str(error.value)
+
+
+def test_no_first_token_within_the_wait(stub):
+    stub.routes["/v1/chat/completions"] = answer(chunk(content="late"), delay_s=4)
+    backend = RemoteBackend(stub.url, "m", n_ctx=1000, first_token_s=1)
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="has not answered within 1 s") as error:
+        run(backend, Sampling())
+    assert time.monotonic() - started < 2.5
+    assert "Wait for the first token" in str(error.value)
+
+
+def test_keep_alive_comments_alone_are_silence(stub):
+    stub.routes["/v1/chat/completions"] = lambda _: Reply(write=pings)
+    backend = RemoteBackend(stub.url, "m", n_ctx=1000, first_token_s=1, silence_s=30)
+    started = time.monotonic()
+    with pytest.raises(BackendError, match="has sent no output within 1 s"):
+        run(backend, Sampling())
+    assert time.monotonic() - started < 2.5
+    _wait_for(lambda: stub.hangups == 1)  # the stream was closed, not left to the server
+
+
+def test_pings_after_some_output_are_silence_too(stub):
+    def some_then_pings(wfile: Any) -> None:
+        sse(wfile, chunk(content="Once upon"))
+        pings(wfile)
+
+    stub.routes["/v1/chat/completions"] = lambda _: Reply(write=some_then_pings)
+    backend = RemoteBackend(stub.url, "m", n_ctx=1000, first_token_s=5, silence_s=1)
+    pieces: list[Any] = []
+    with pytest.raises(BackendError, match=r"nothing for 1 s \(only \d+ keep-alive") as error:
+        for item in backend.stream(HELLO, Sampling(), CancelToken()):
+            pieces.append(item)
+    assert [p.text for p in pieces] == ["Once upon"]
+    assert "raise the silence limit" in str(error.value)
+
+
+def test_events_without_text_do_not_keep_a_stream_alive(stub):
+    def empty_events(wfile: Any) -> None:
+        for _ in range(100):
+            sse(wfile, {"choices": [{"index": 0, "delta": {}, "finish_reason": None}]})
+            time.sleep(0.1)
+
+    stub.routes["/v1/chat/completions"] = lambda _: Reply(write=empty_events)
+    backend = RemoteBackend(stub.url, "m", n_ctx=1000, first_token_s=1)
+    with pytest.raises(BackendError, match="no output within 1 s"):
+        run(backend, Sampling())
+
+
+def test_max_tokens_is_enforced_against_a_server_that_ignores_it(stub):
+    def endless(wfile: Any) -> None:
+        for i in range(100_000):
+            sse(wfile, chunk(content=f" w{i}"))
+
+    stub.routes["/v1/chat/completions"] = lambda _: Reply(write=endless)
+    backend = RemoteBackend(stub.url, "m", n_ctx=1000)
+    started = time.monotonic()
+    pieces, done = run(backend, Sampling(max_tokens=5))
+    assert time.monotonic() - started < 3
+    assert [p.text for p in pieces] == [" w0", " w1", " w2", " w3", " w4"]
+    assert (done.stop_reason, done.completion_tokens) == ("length", 5)
+    assert any("past max_tokens" in note for note in done.notes)
+    _wait_for(lambda: stub.hangups == 1)  # and the server was told to stop
+
+
+def test_a_server_that_honours_max_tokens_is_not_cut(stub):
+    stub.routes["/v1/chat/completions"] = answer(
+        chunk(content="a"),
+        chunk(content="b", finish="length"),
+        {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
+    )
+    pieces, done = run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling(max_tokens=2))
+    assert len(pieces) == 2 and done.stop_reason == "length"
+    assert (done.prompt_tokens, done.completion_tokens) == (3, 2)  # usage after the limit
+    assert not any("past max_tokens" in note for note in done.notes)
+
+
+def _cancel_after(delay_s: float) -> tuple[CancelToken, list[float]]:
+    cancel = CancelToken()
+    at: list[float] = []
+
+    def fire() -> None:
+        at.append(time.monotonic())
+        cancel.cancel()
+
+    threading.Timer(delay_s, fire).start()
+    return cancel, at
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float = 5) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_cancel_while_connecting(stub):
+    backend = RemoteBackend(stub.url, "m", n_ctx=1000, first_token_s=30, connect_timeout_s=30)
+    with silent_listener(backlog_full=True) as url:
+        backend.base_url = url  # the server's machine stops answering SYNs
+        cancel, at = _cancel_after(0.3)
+        with pytest.raises(Cancelled):
+            run(backend, Sampling(), cancel=cancel)
+        assert time.monotonic() - at[0] < 1.0
+
+
+def test_cancel_while_waiting_for_headers():
+    with silent_listener() as url:
+        live = Stub()
+        threading.Thread(target=live.server.serve_forever, args=(0.05,), daemon=True).start()
+        try:
+            backend = RemoteBackend(live.url, "m", n_ctx=1000, first_token_s=30)
+        finally:
+            live.server.shutdown()
+            live.server.server_close()
+        backend.base_url = url
+        cancel, at = _cancel_after(0.3)
+        with pytest.raises(Cancelled):
+            run(backend, Sampling(), cancel=cancel)
+        assert time.monotonic() - at[0] < 1.0
+
+
+def test_cancel_mid_stream_closes_the_connection(stub):
+    def text_then_pings(wfile: Any) -> None:
+        sse(wfile, chunk(content="Once"))
+        pings(wfile)
+
+    stub.routes["/v1/chat/completions"] = lambda _: Reply(write=text_then_pings)
+    backend = RemoteBackend(stub.url, "m", n_ctx=1000, silence_s=30)
+    cancel = CancelToken()
+    seen: list[Any] = []
+    with pytest.raises(Cancelled):
+        for item in backend.stream(HELLO, Sampling(), cancel):
+            seen.append(item)
+            threading.Timer(0.3, cancel.cancel).start()
+            started = time.monotonic()
+    assert time.monotonic() - started < 1.3 and len(seen) == 1
+    _wait_for(lambda: stub.hangups == 1)
+
+
+def test_only_the_configured_proxy_is_used(stub, monkeypatch):
+    """HTTP(S)_PROXY in the environment is ignored; the Settings proxy is used."""
+    seen: list[str] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            seen.append(self.requestline)
+            self.send_error(502, "trap proxy")
+
+    trap = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=trap.serve_forever, args=(0.05,), daemon=True).start()
+    proxy = f"http://127.0.0.1:{trap.server_address[1]}"
+    try:
+        for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        RemoteBackend(stub.url, "m", n_ctx=1000)
+        assert seen == []
+        with pytest.raises(BackendError, match="HTTP 502"):
+            RemoteBackend(stub.url, "m", n_ctx=1000, proxy=proxy)
+        assert seen == [f"GET {stub.url}/v1/models HTTP/1.1"]
+    finally:
+        trap.shutdown()
+        trap.server_close()
+
+
+def test_a_redirect_is_not_followed(stub):
+    stub.routes["/v1/models"] = lambda _: Reply(status=308, json={})
+    with pytest.raises(BackendError, match="redirects"):
+        RemoteBackend(stub.url)
 
 
 # -- API keys -----------------------------------------------------------------------------

@@ -1,0 +1,62 @@
+"""The HTTP policy shared by the remote backend and model downloads: which certificates are
+trusted and which proxy is used.
+
+httpx2 (the maintained continuation of httpx, and what huggingface_hub 2 is built on) is
+the one HTTP stack, so a frozen app carries one. Two rules hold for every client made here:
+
+* TLS is checked against the operating system's trust store (``truststore`` on Windows and
+  macOS), so a company CA installed there works, also in the frozen app whose bundled
+  OpenSSL knows no CA of its own. On Linux the system bundle is used, as httpcore2 does:
+  truststore there re-adds the verify paths on every handshake with OpenSSL < 3.4.
+* ``trust_env=False``: HTTP(S)_PROXY, SSL_CERT_FILE and ~/.netrc in the environment are
+  ignored. A proxy is used only when the user entered one in Settings; an environment
+  variable set for something else must not route a team's LAN server, or its API key,
+  through a proxy by surprise.
+"""
+
+from __future__ import annotations
+
+import ssl
+import sys
+from functools import lru_cache
+
+import httpx2
+
+USER_AGENT = "QwenLongReader/0.1"
+CONNECT_S = 10.0
+
+
+@lru_cache(maxsize=1)
+def tls_context() -> ssl.SSLContext:
+    """One context for the process: building one reads the whole trust store."""
+    if sys.platform in ("win32", "darwin"):
+        import truststore
+
+        return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    return httpx2.create_ssl_context(trust_env=False)
+
+
+def check_proxy(proxy: str) -> str:
+    """The proxy URL as httpx2 takes it, or "" for none; ValueError with a reason."""
+    proxy = proxy.strip()
+    if proxy and not proxy.startswith(("http://", "https://")):
+        raise ValueError("the proxy must be an http:// or https:// URL, e.g. http://proxy:3128")
+    return proxy
+
+
+def make_client(
+    *,
+    proxy: str = "",
+    timeout: httpx2.Timeout | float = 30.0,
+    follow_redirects: bool = False,
+    event_hooks: dict[str, list] | None = None,  # type: ignore[type-arg]
+) -> httpx2.Client:
+    return httpx2.Client(
+        verify=tls_context(),
+        trust_env=False,
+        proxy=check_proxy(proxy) or None,
+        timeout=timeout,
+        follow_redirects=follow_redirects,
+        headers={"User-Agent": USER_AGENT},
+        event_hooks=event_hooks,
+    )
