@@ -15,6 +15,7 @@ SCHEMA_VERSION = 1
 MODEL_ENV = "QWENLONG_READER_MODEL"
 
 MODES = ("auto", "single_pass", "memory_agent")
+PLACEMENTS = ("auto", "manual")
 KV_TYPES = ("f16", "q8_0", "q4_0")
 
 
@@ -30,20 +31,25 @@ class Settings:
     remote_timeout_s: float = 120.0  # the longest wait for the first token (prompt reading)
     remote_silence_s: float = 60.0  # the longest gap between tokens, keep-alives ignored
     proxy_url: str = ""  # empty: connect directly (environment proxies are never used)
-    # Context and budgets (0 = derive from n_ctx, see agent.budgets).
-    n_ctx: int = 4096
+    # Context and budgets (0 = derive from n_ctx, see agent.budgets). n_ctx 0: the
+    # placement plan's, the largest up to max_ctx that fits this machine (app.llm.fit).
+    n_ctx: int = 0
+    max_ctx: int = 131_072  # the paper's full-context limit; up to the native 262,144
     chunk_tokens: int = 0
     memory_tokens: int = 0
     max_new_tokens: int = 0
     thinking_cap: int = 0
     mode: str = "auto"
-    # llama.cpp
+    # llama.cpp. placement "auto": GPU layers, experts in RAM, KV type and flash attention
+    # come from the plan for this model and machine; "manual": the values below.
+    placement: str = "auto"
     n_gpu_layers: int = 0
     flash_attn: bool = False
     kv_cache_type: str = "f16"
     n_threads: int = 0  # 0: llama.cpp's default
     n_batch: int = 512
-    cpu_moe: bool = False  # keep MoE expert tensors in RAM, offload the rest
+    cpu_moe: bool = False  # keep every layer's MoE experts in RAM (--cpu-moe)
+    n_cpu_moe: int = 0  # keep the experts of the first N layers in RAM (--n-cpu-moe N)
     # Sampling (Qwen3 thinking models' card: never greedy).
     temperature: float = 0.6
     top_p: float = 0.95
@@ -67,12 +73,19 @@ class Settings:
             problems.append("backend must be 'local' or 'remote'")
         if self.backend == "remote" and not self.remote_url.startswith(("http://", "https://")):
             problems.append("remote server URL must start with http:// or https://")
-        if not 512 <= self.n_ctx <= 1_048_576:
-            problems.append("context size must be between 512 and 1,048,576 tokens")
-        if self.chunk_tokens and not 64 <= self.chunk_tokens <= self.n_ctx // 2:
+        if self.n_ctx and not 512 <= self.n_ctx <= 1_048_576:
+            problems.append("context size must be 0 (automatic) or 512 to 1,048,576 tokens")
+        if not 4096 <= self.max_ctx <= 1_048_576:
+            problems.append("the largest automatic context must be 4,096 to 1,048,576 tokens")
+        ctx = self.n_ctx or self.max_ctx
+        if self.chunk_tokens and not 64 <= self.chunk_tokens <= ctx // 2:
             problems.append("chunk size must be between 64 tokens and half the context size")
-        if self.memory_tokens and not 32 <= self.memory_tokens <= self.n_ctx // 4:
+        if self.memory_tokens and not 32 <= self.memory_tokens <= ctx // 4:
             problems.append("memory budget must be between 32 tokens and a quarter of the context")
+        if self.placement not in PLACEMENTS:
+            problems.append("placement must be 'auto' or 'manual'")
+        if self.n_cpu_moe < -1:
+            problems.append("experts in RAM must be -1 (all), 0 (none) or a layer count")
         if self.mode not in MODES:
             problems.append(f"mode must be one of {', '.join(MODES)}")
         if self.kv_cache_type not in KV_TYPES:
@@ -101,6 +114,11 @@ class Settings:
         if problems:
             raise UserError("Invalid settings: " + "; ".join(problems))
         return self
+
+    @property
+    def experts_in_ram(self) -> int:
+        """The manual experts-in-RAM value as llama.cpp's loader takes it: -1 all layers."""
+        return -1 if self.cpu_moe else self.n_cpu_moe
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import ModelError
-from app.llm.backend import Backend
+from app.llm.backend import Backend, CancelToken
+from app.llm.fit import Plan, plan_placement
 from app.llm.local import LocalBackend, check_model_file, demo_model_path
 from app.settings import Settings
+
+# The demo model's answers do not improve with more context; 4K keeps it quick.
+DEMO_MAX_CTX = 4096
 
 DEMO_NOTE = (
     "Demo model: SmolLM2-135M-Instruct (tiny, bundled). It proves the pipeline but its "
@@ -30,21 +36,77 @@ def resolve_model_path(settings: Settings) -> tuple[Path, bool]:
     return demo, True
 
 
-def open_backend(settings: Settings) -> Backend:
+@dataclass(frozen=True)
+class Launch:
+    """How the local model will be loaded: the settings with the placement filled in
+    (``n_ctx`` never 0), and the plan they came from (None when placement is manual)."""
+
+    path: Path
+    is_demo: bool
+    settings: Settings
+    plan: Plan | None
+
+
+def plan_launch(settings: Settings, hardware: object | None = None) -> Launch:
+    """Apply the placement plan (settings.placement == "auto") for this model and this
+    machine. An explicit context (n_ctx != 0) is kept and the plan places the model for
+    it; a manual placement uses the settings as they are (n_ctx 0: the model's own
+    context, capped at max_ctx)."""
+    from app.llm.gguf import read_gguf_info
+
+    path, is_demo = resolve_model_path(settings)
+    info = read_gguf_info(path)
+    cap = min(settings.max_ctx, DEMO_MAX_CTX) if is_demo else settings.max_ctx
+    if settings.placement == "manual":
+        n_ctx = settings.n_ctx or min(cap, info.context_length or cap)
+        return Launch(path, is_demo, settings.with_changes(n_ctx=n_ctx), None)
+    from app.llm.fit import machine_of
+    from app.llm.hardware import detect_hardware
+
+    machine = machine_of(hardware or detect_hardware())
+    if settings.n_ctx:
+        plan = plan_placement(info, machine, max_ctx=settings.n_ctx, min_ctx=settings.n_ctx)
+    else:
+        plan = plan_placement(info, machine, max_ctx=cap)
+    placed = settings.with_changes(
+        n_ctx=settings.n_ctx or plan.n_ctx,
+        n_gpu_layers=plan.n_gpu_layers,
+        n_cpu_moe=plan.n_cpu_moe,
+        cpu_moe=False,
+        kv_cache_type=plan.kv_type,
+        flash_attn=plan.flash_attn,
+    )
+    return Launch(path, is_demo, placed, plan)
+
+
+def open_backend(
+    settings: Settings,
+    *,
+    progress: Callable[[float], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Backend:
+    """The backend the settings ask for. Local: ``progress(fraction)`` follows
+    llama.cpp's load and ``cancel`` stops it (app.errors.Cancelled)."""
     settings.checked()
     if settings.backend == "remote":
         from app.llm.remote import RemoteBackend
 
         return RemoteBackend(settings.remote_url, settings.remote_model, n_ctx=settings.n_ctx)
-    path, is_demo = resolve_model_path(settings)
-    return LocalBackend(
-        path,
-        n_ctx=settings.n_ctx,
-        n_gpu_layers=settings.n_gpu_layers,
-        flash_attn=settings.flash_attn,
-        kv_cache_type=settings.kv_cache_type,
-        n_threads=settings.n_threads,
-        n_batch=settings.n_batch,
-        seed=settings.seed,
-        name="SmolLM2-135M-Instruct (demo)" if is_demo else "",
+    launch = plan_launch(settings)
+    placed = launch.settings
+    backend = LocalBackend(
+        launch.path,
+        n_ctx=placed.n_ctx,
+        n_gpu_layers=placed.n_gpu_layers,
+        n_cpu_moe=placed.experts_in_ram,
+        flash_attn=placed.flash_attn,
+        kv_cache_type=placed.kv_cache_type,
+        n_threads=placed.n_threads,
+        n_batch=placed.n_batch,
+        seed=placed.seed,
+        name="SmolLM2-135M-Instruct (demo)" if launch.is_demo else "",
+        progress=progress,
+        cancel=cancel,
     )
+    backend.plan = launch.plan
+    return backend

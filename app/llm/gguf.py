@@ -16,7 +16,7 @@ import mmap
 import os
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,11 @@ class GGUFInfo:
     tensor_count: int = 0
     tensor_bytes: int = 0  # weights as stored (data section size)
     expert_bytes: int = 0  # the MoE expert tensors' share of tensor_bytes
+    # Per layer (blk.N.*): bytes of the routed experts and of everything else (attention,
+    # norms, router, shared expert); what a placement plan moves between GPU and RAM.
+    layer_expert_bytes: tuple[int, ...] = ()
+    layer_other_bytes: tuple[int, ...] = ()
+    output_bytes: int = 0  # output.weight + output_norm: on the GPU only with every layer
     metadata: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -231,7 +236,9 @@ def _parse(path: Path, cur: _Cursor) -> GGUFInfo:
     for _ in range(n_kv):
         key = cur.string()
         meta[key] = cur.value(cur.take("I"))
-    params = data_end = expert_bytes = 0
+    params = data_end = expert_bytes = output_bytes = 0
+    layer_experts: dict[int, int] = {}
+    layer_other: dict[int, int] = {}
     for _ in range(n_tensors):
         name = cur.string()
         n_dims = cur.take("I")
@@ -244,8 +251,15 @@ def _parse(path: Path, cur: _Cursor) -> GGUFInfo:
         if block:
             nbytes = count // block[0] * block[1]
             data_end = max(data_end, offset + nbytes)
+            layer = _layer_of(name)
             if "_exps" in name:  # ffn_{gate,up,down}_exps: the routed experts
                 expert_bytes += nbytes
+                if layer is not None:
+                    layer_experts[layer] = layer_experts.get(layer, 0) + nbytes
+            elif layer is not None:
+                layer_other[layer] = layer_other.get(layer, 0) + nbytes
+            elif name.startswith("output"):
+                output_bytes += nbytes
     alignment = int(meta.get("general.alignment", DEFAULT_ALIGNMENT)) or DEFAULT_ALIGNMENT
     data_start = -(-cur.pos // alignment) * alignment
     if data_start + data_end > cur.size:
@@ -255,7 +269,22 @@ def _parse(path: Path, cur: _Cursor) -> GGUFInfo:
             f"is truncated: its weights need {data_start + data_end:,} bytes but the file has "
             f"{cur.size:,} ({missing:,} missing). An unfinished download?",
         )
-    return _info(path, cur.size, version, meta, params, n_tensors, data_end, expert_bytes)
+    info = _info(path, cur.size, version, meta, params, n_tensors, data_end, expert_bytes)
+    layers = range(info.n_layers)
+    return replace(
+        info,
+        layer_expert_bytes=tuple(layer_experts.get(i, 0) for i in layers),
+        layer_other_bytes=tuple(layer_other.get(i, 0) for i in layers),
+        output_bytes=output_bytes,
+    )
+
+
+def _layer_of(name: str) -> int | None:
+    """N for a tensor named blk.N.*; None for token_embd, output and the like."""
+    if not name.startswith("blk."):
+        return None
+    number = name[4:].split(".", 1)[0]
+    return int(number) if number.isdigit() else None
 
 
 def _info(

@@ -163,6 +163,19 @@ def _windows_ram() -> tuple[int, int]:
 
 
 def _ram() -> tuple[int, int]:
+    """(total, available) bytes: psutil (portable, maintained, BSD licence, ~500 KB) with
+    the container's cgroup limit applied; the platform readers below only without it."""
+    try:
+        import psutil
+
+        memory = psutil.virtual_memory()
+        total, available = int(memory.total), int(memory.available)
+        limit = _cgroup_limit()
+        if limit is not None and limit < total:
+            total, available = limit, min(available, limit)
+        return total, available
+    except (ImportError, OSError, RuntimeError):
+        pass
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             total, available = parse_meminfo(Path("/proc/meminfo").read_text())
@@ -190,10 +203,41 @@ def _llama_gpu_offload() -> bool:
         return False
 
 
+def nvml_gpu() -> GPU | None:
+    """NVIDIA GPUs through NVML (nvidia-ml-py: NVIDIA's own binding, BSD, pure Python,
+    ~50 KB): free and total memory per device, pooled as llama.cpp splits layers. None
+    when there is no NVIDIA driver."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # NVMLError_LibraryNotFound / DriverNotLoaded: no NVIDIA GPU
+        return None
+    try:
+        devices = []
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            name = pynvml.nvmlDeviceGetName(handle)
+            memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            text = name.decode() if isinstance(name, bytes) else str(name)
+            devices.append((text, int(memory.total), int(memory.free)))
+    except Exception:
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+    if not devices:
+        return None
+    name = devices[0][0] if len(devices) == 1 else f"{len(devices)} x {devices[0][0]}"
+    return GPU("cuda", name, sum(d[1] for d in devices), sum(d[2] for d in devices))
+
+
 def detect_hardware() -> Hardware:
     total, available = _ram()
-    gpu = None
-    if shutil.which("nvidia-smi"):
+    gpu = nvml_gpu()
+    if gpu is None and shutil.which("nvidia-smi"):  # NVML missing: the CLI still answers
         gpu = parse_nvidia_smi(
             _run(
                 "nvidia-smi",

@@ -15,11 +15,11 @@ import codecs
 import logging
 import os
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
-from app.errors import ModelError
+from app.errors import Cancelled, ModelError
 from app.llm.backend import (
     THINK_END,
     CancelToken,
@@ -29,6 +29,7 @@ from app.llm.backend import (
     Sampling,
     split_thinking,
 )
+from app.llm.load_params import LoadParams, validate_n_cpu_moe
 from app.llm.loopguard import RepetitionGuard
 
 log = logging.getLogger("app.llm")
@@ -77,27 +78,52 @@ class LocalBackend:
         seed: int = 0,
         name: str = "",
         sha256: str = "",
+        n_cpu_moe: int = 0,
+        progress: Callable[[float], None] | None = None,
+        cancel: CancelToken | None = None,
     ) -> None:
+        """``n_cpu_moe``: keep the MoE experts of the first N layers in RAM (-1: all, as
+        llama-server's --cpu-moe). ``progress(fraction)`` is llama.cpp's own load progress;
+        ``cancel`` stops a load at its next progress report (a 19 GB file loads for a
+        while from a laptop disk)."""
         path = check_model_file(model_path)
         from llama_cpp import Llama, llama_cpp  # heavy import: only when a model loads
 
         self._lib = llama_cpp
         kv = KV_TYPES[kv_cache_type]
+        n_layers = 0
+        if n_cpu_moe:
+            from app.llm.gguf import read_gguf_info  # header only: milliseconds
+
+            info = read_gguf_info(path)
+            n_layers = info.n_layers
+            validate_n_cpu_moe(n_cpu_moe, n_layers, info.is_moe)
+
+        def report(fraction: float) -> bool:
+            if progress is not None:
+                progress(fraction)
+            return not (cancel is not None and cancel.cancelled)
+
+        # Owned for the model's lifetime: llama.cpp keeps pointers into it.
+        self.load_params = LoadParams(n_cpu_moe=n_cpu_moe, n_layers=n_layers, progress=report)
         try:
-            self.llm = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_gpu_layers=n_gpu_layers,
-                flash_attn=flash_attn,
-                type_k=kv,
-                type_v=kv,
-                n_threads=n_threads or None,
-                n_batch=n_batch,
-                n_ubatch=n_batch,
-                seed=seed,
-                verbose=bool(os.environ.get("QWENLONG_READER_LLAMA_VERBOSE")),
-            )
+            with self.load_params.installed():
+                self.llm = Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_gpu_layers=n_gpu_layers,
+                    flash_attn=flash_attn,
+                    type_k=kv,
+                    type_v=kv,
+                    n_threads=n_threads or None,
+                    n_batch=n_batch,
+                    n_ubatch=n_batch,
+                    seed=seed,
+                    verbose=bool(os.environ.get("QWENLONG_READER_LLAMA_VERBOSE")),
+                )
         except (ValueError, RuntimeError) as error:
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled() from None
             raise ModelError(
                 f"llama.cpp could not load {path.name}: {error}",
                 hint="The file may be damaged, of an architecture this llama.cpp build does "
@@ -105,6 +131,7 @@ class LocalBackend:
                 "or a smaller context size.",
             ) from error
         self.n_ctx = self.llm.n_ctx()
+        self.plan: Any = None  # the app.llm.fit.Plan it was placed by, when automatic
         self.n_batch = n_batch
         self._vocab = self.llm._model.vocab
         self._formatter = self._chat_formatter()
@@ -120,7 +147,11 @@ class LocalBackend:
             sha256=sha256,
             n_ctx=self.n_ctx,
             details={
-                k: meta[k] for k in ("general.architecture", "general.file_type") if k in meta
+                **{k: meta[k] for k in ("general.architecture", "general.file_type") if k in meta},
+                "n_gpu_layers": str(n_gpu_layers),
+                "n_cpu_moe": str(n_cpu_moe),
+                "flash_attn": str(flash_attn),
+                "kv_cache_type": kv_cache_type,
             },
         )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import shutil
 import signal
 import sys
@@ -27,8 +28,10 @@ from app.llm.download import (
     download_model,
     gguf_repo,
 )
+from app.llm.fit import DEFAULT_MAX_CTX, Machine, machine_of, plan_placement
 from app.llm.gguf import HASH_BLOCK, GGUFInfo, file_sha256, format_count, read_gguf_info
 from app.llm.hardware import (
+    METAL_SHARE,
     QWENLONG_QUANTS,
     Hardware,
     detect_hardware,
@@ -69,12 +72,83 @@ def add_models_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-hash", action="store_true", help="skip SHA-256 (hashing 20 GB the first time is slow)"
     )
+    parser.add_argument(
+        "--plan",
+        nargs="?",
+        const="Q4_K_M",
+        metavar="QUANT_OR_FILE",
+        help="show the automatic placement (GPU layers, experts in RAM, context, KV cache) "
+        f"for a GGUF file or a QwenLong quantization ({', '.join(QWENLONG_QUANTS)}; "
+        "default Q4_K_M, from its published size and QwenLong's shape)",
+    )
+    parser.add_argument("--vram-gb", type=float, help="plan for this much free VRAM (GB)")
+    parser.add_argument("--ram-gb", type=float, help="plan for this much free RAM (GB)")
+    parser.add_argument(
+        "--unified", action="store_true", help="plan for unified memory (Apple silicon)"
+    )
+    parser.add_argument("--max-ctx", type=int, help="largest context the plan may choose")
+    parser.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     parser.set_defaults(func=cmd_models)
     return parser
 
 
+def plan_machine(args: argparse.Namespace, hw: Hardware | None = None) -> Machine:
+    """This machine, or the one --vram-gb/--ram-gb/--unified describe (to plan for a
+    workstation other than this one)."""
+    detected = machine_of(hw or detect_hardware())
+    ram = int(args.ram_gb * 1e9) if args.ram_gb is not None else detected.ram_bytes
+    if args.unified:
+        # Metal lets the GPU wire about 70% of unified memory (recommendedMaxWorkingSetSize)
+        vram = int(args.vram_gb * 1e9) if args.vram_gb is not None else int(ram * METAL_SHARE)
+        return Machine(ram, vram, True, "Apple GPU (unified memory)")
+    if args.vram_gb is not None:
+        return Machine(ram, int(args.vram_gb * 1e9), False, f"GPU with {args.vram_gb:g} GB")
+    return Machine(ram, detected.vram_bytes, detected.unified, detected.gpu_name)
+
+
+def cmd_plan(args: argparse.Namespace, out: TextIO) -> int:
+    """``models --plan``: the placement app.llm.fit chooses, as text or one JSON object."""
+    target = args.plan
+    if target.upper() in QWENLONG_QUANTS:
+        info = qwenlong_reference(target.upper())
+        source = f"published size of {info.path.name} and QwenLong's shape"
+    else:
+        info = read_gguf_info(target)
+        source = str(info.path)
+    machine = plan_machine(args)
+    plan = plan_placement(info, machine, max_ctx=args.max_ctx or DEFAULT_MAX_CTX)
+    if args.json:
+        data = {
+            **plan.to_json(),
+            "model": info.path.name,
+            "model_bytes": info.file_size,
+            "machine": {
+                "ram_bytes": machine.ram_bytes,
+                "vram_bytes": machine.vram_bytes,
+                "unified": machine.unified,
+                "gpu": machine.gpu_name,
+            },
+        }
+        out.write(json.dumps(data) + "\n")
+    else:
+        gpu = f"{machine.gpu_name}, {gb(machine.vram_bytes)} free" if machine.has_gpu else "no GPU"
+        out.write(f"Model:     {info.describe()} ({source})\n")
+        out.write(f"Machine:   {gb(machine.ram_bytes)} RAM free, {gpu}\n")
+        out.write(f"Plan:      {plan.describe()}\n")
+        out.write(f"Why:       {plan.reason}\n")
+        if plan.fits:
+            moe = f" --n-cpu-moe {plan.n_cpu_moe}" if plan.n_cpu_moe else ""
+            out.write(
+                f"Same by hand: --gpu-layers {plan.n_gpu_layers}{moe} --ctx {plan.n_ctx} "
+                f"--kv-type {plan.kv_type} --flash-attn\n"
+            )
+    return 0 if plan.fits else 4
+
+
 def cmd_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    if getattr(args, "plan", None):
+        return cmd_plan(args, out)
     if args.download or args.url:
         result = run_download(args, out)
         if result is None:
