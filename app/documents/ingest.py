@@ -8,15 +8,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.documents import cache
+from app.documents.docx import docx_document
+from app.documents.formats import TEXT_EXTENSIONS, choose_format
+from app.documents.html import HTML_EXTENSIONS, html_document
 from app.documents.model import Document
 from app.documents.pdf import needs_password, pdf_document, refuse_drm
 from app.documents.text import text_document
 from app.errors import DocumentError
 
-# Formats PyMuPDF opens natively besides PDF; checked by content for PDF, by extension
-# for the rest. Everything else is read as text (and refused if it is binary).
+# Formats PyMuPDF opens natively besides PDF. Which reader opens a file is decided by its
+# content (formats.py: an HTML page named .pdf is read as HTML); this list is what the
+# file dialog and drag-and-drop offer.
 PYMUPDF_FORMATS = {".pdf", ".epub", ".xps", ".oxps", ".fb2", ".mobi", ".cbz"}
-SUPPORTED_FORMATS = sorted(PYMUPDF_FORMATS | {".txt", ".md", ".markdown", ".text", ".log", ".csv"})
+SUPPORTED_FORMATS = sorted(PYMUPDF_FORMATS | {".docx"} | HTML_EXTENSIONS | TEXT_EXTENSIONS)
 
 
 def file_sha256(data: bytes) -> str:
@@ -65,8 +69,9 @@ def load_document(
     path = path.resolve()
     sha = file_sha256(data)
     options = f"hf{int(drop_headers_footers)}-ocr{int(ocr)}"
-    is_pdf = data[:1024].lstrip().startswith(b"%PDF") or path.suffix.lower() == ".pdf"
-    pymupdf_format = is_pdf or path.suffix.lower() in PYMUPDF_FORMATS
+    fmt = choose_format(path.name, path.suffix.lower(), data, ocr=ocr)  # by content
+    is_pdf = fmt.kind == "pdf"
+    pymupdf_format = fmt.reader == "pymupdf"
     if pymupdf_format:
         refuse_drm(path, data)
         # Checked on every open, before the cache: a protected file is never answered
@@ -78,6 +83,7 @@ def load_document(
         cached = cache.load(sha, options)
         if cached is not None:
             cached.path = str(path)
+            cached.warnings = [*fmt.notices, *cached.warnings]  # they name this file
             return cached
     if pymupdf_format:
         document = pdf_document(
@@ -92,9 +98,16 @@ def load_document(
             accept_damaged=accept_damaged,
         )
         if not is_pdf:
-            document.kind = path.suffix.lower().lstrip(".")
+            document.kind = fmt.kind
+    elif fmt.reader == "docx":
+        document = docx_document(
+            str(path), sha, path.stem, data, drop_headers_footers=drop_headers_footers
+        )
+    elif fmt.reader == "html":
+        document = html_document(str(path), sha, path.stem, data)
     else:
         document = text_document(str(path), sha, path.stem, data)
     if use_cache:
         cache.store(document, options)  # skips protected and damaged documents
+    document.warnings[:0] = fmt.notices  # after caching: they name this file
     return document
