@@ -29,7 +29,7 @@ from app.errors import UserError
 from app.llm.backend import CancelToken
 from app.llm.factory import DEMO_NOTE, open_backend
 from app.settings import Settings, load_settings
-from app.store.database import open_database
+from app.store.database import Store, open_database
 
 EXIT_CANCELLED = 130
 
@@ -68,10 +68,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 class Printer:
     """Prints events as a readable transcript: each chunk's memory and plan, the answer."""
 
-    def __init__(self, out: TextIO, stream_tokens: bool, several: bool = False) -> None:
+    def __init__(
+        self, out: TextIO, stream_tokens: bool, several: bool = False, kept: bool = True
+    ) -> None:
         self.out = out
         self.stream_tokens = stream_tokens
         self.several = several  # several runs interleave: tag lines with the run id
+        self.kept = kept  # False: an unsaved run (protected document), nothing to resume
 
     def __call__(self, event: Event) -> None:
         tag = f"[run {getattr(event, 'run_id', '?')}] " if self.several else ""
@@ -113,6 +116,8 @@ class Printer:
                 w(event.answer.text + "\n")
             else:
                 w("\n")
+        elif isinstance(event, RunCancelled) and not self.kept:
+            w(f"\nCancelled after {event.steps_done} finished steps (not saved).\n")
         elif isinstance(event, RunCancelled):
             w(
                 f"\nCancelled after {event.steps_done} finished steps; they are saved. "
@@ -144,10 +149,23 @@ def install_interrupt(cancel: CancelToken) -> None:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    document = load_document(Path(args.file), password=args.password)
+    document = load_document(
+        Path(args.file), password=args.password, accept_damaged=args.accept_damaged
+    )
     for warning in document.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
-    store = open_database()
+    # A password-protected document's run (memory, plan, answer, quoted passages) is
+    # kept only with the user's consent; otherwise it lives in an in-memory database
+    # and is gone when the command ends, even after a crash (README, "Protected
+    # documents").
+    keep = not document.protected or args.keep_protected_runs
+    if not keep and args.session:
+        raise UserError(
+            f"{document.title} is password-protected, so its runs are not kept and cannot "
+            "join a stored session.",
+            hint="Add --keep-protected-runs to keep them, or leave out --session.",
+        )
+    store = open_database() if keep else Store(Path(":memory:"))
     store.mark_stale_running_as_interrupted()
     document_id = store.add_document(document)
     backend = open_backend(settings)
@@ -161,7 +179,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         questions.append(Question(text, query.q_core, query.q_inst, args.mode))
     session_id = args.session or store.create_session(document_id, args.question[0][:120])
     parallel = 1
-    if backend.identity.backend == "remote":  # a local Llama is never shared by threads
+    # (an in-memory database is one connection: its questions run one after another)
+    if backend.identity.backend == "remote" and keep:  # a local Llama is never shared
         slots = settings.remote_parallel
         if slots <= 1 and hasattr(backend, "supports_parallel"):
             slots = backend.supports_parallel()
@@ -173,7 +192,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return Engine(backend, own or open_database(), settings)
 
     events = ask_many(make_engine, document, document_id, session_id, questions, cancel, parallel)
-    return drive(events, Printer(sys.stdout, args.stream and parallel == 1, len(questions) > 1))
+    printer = Printer(sys.stdout, args.stream and parallel == 1, len(questions) > 1, kept=keep)
+    code = drive(events, printer)
+    if not keep:
+        print(
+            f"Not kept: {document.title} is password-protected, so this run was not saved "
+            "to the history. Add --keep-protected-runs to keep runs of protected documents.",
+            file=sys.stderr,
+        )
+    return code
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -182,7 +209,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     store.mark_stale_running_as_interrupted()
     run = store.get_run(args.run_id)
     doc_row = store.get_document_row(run.document_id)
-    document = load_document(Path(doc_row["path"]), password=args.password)
+    document = load_document(
+        Path(doc_row["path"]), password=args.password, accept_damaged=args.accept_damaged
+    )
     if document.sha256 != doc_row["sha256"]:
         raise UserError(
             f"{doc_row['path']} has changed since run {args.run_id} started.",
@@ -271,6 +300,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--mode", default="auto", choices=["auto", "single_pass", "memory_agent"])
     ask.add_argument("--password", help="password of an encrypted PDF")
+    ask.add_argument(
+        "--keep-protected-runs",
+        action="store_true",
+        help="keep this run in the history even though the document is password-protected "
+        "(by default such runs are not saved: their memory and answers quote the document)",
+    )
+    ask.add_argument(
+        "--accept-damaged",
+        action="store_true",
+        help="read a damaged file anyway, answering from the pages that survived",
+    )
     ask.add_argument("--session", type=int, help="add to this session instead of a new one")
     ask.add_argument("--stream", action="store_true", help="print tokens as they arrive")
     add_model_options(ask)
@@ -279,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="continue an interrupted run at its next chunk")
     resume.add_argument("run_id", type=int)
     resume.add_argument("--password")
+    resume.add_argument("--accept-damaged", action="store_true")
     resume.add_argument("--stream", action="store_true")
     add_model_options(resume)
     resume.set_defaults(func=cmd_resume)

@@ -4,17 +4,26 @@
 that the CLI prints and the GUI re-emits as signals. Every finished step is written to
 the store in its own transaction before its StepFinished event goes out, so a crash,
 a kill or a cancel never costs a finished step, and a resumed run continues at the next
-chunk from exactly the stored memory and plan.
+chunk from exactly the stored memory and plan, with the run's own budgets and sampling.
+
+A write that finds the database locked by another program waits and retries (sending
+DatabaseWaiting) for minutes, not the 5 s busy timeout; a computed step or answer whose
+write fails is kept in memory for this process's life and written first on resume.
+While a run is being read, its process holds the run's lock (Store.hold_run): that, not
+elapsed time, is what tells another instance the run is live.
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
 import logging
+import os
 import time
 import uuid
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
 from app.agent import prompts
 from app.agent.budgets import PROMPT_OVERHEAD, Budgets, budgets_for
@@ -23,6 +32,7 @@ from app.agent.events import (
     AnswerRecord,
     AnswerStarted,
     Chunk,
+    DatabaseWaiting,
     Event,
     RunCancelled,
     RunFailed,
@@ -43,6 +53,69 @@ log = logging.getLogger("app.agent")
 
 SINGLE_PASS, MEMORY_AGENT = "single_pass", "memory_agent"
 
+# How long a checkpoint waits for a database another program has locked before the run
+# stops (resumable, with the step kept in memory). QWENLONG_READER_DB_WAIT overrides it.
+DB_WAIT_S = 300.0
+DB_WAIT_ENV = "QWENLONG_READER_DB_WAIT"
+_NOTICE_EVERY_S = 10.0
+
+# What a run is made of: a resumed run keeps these from the run's stored settings unless
+# the user explicitly changes them (the change is then noted on the next step).
+RUN_FIELDS = (
+    "n_ctx",
+    "chunk_tokens",
+    "memory_tokens",
+    "max_new_tokens",
+    "thinking_cap",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "presence_penalty",
+    "seed",
+    "backend",
+    "model_path",
+    "remote_url",
+    "remote_model",
+)
+_BUDGET_FIELDS = {"n_ctx", "chunk_tokens", "memory_tokens", "max_new_tokens", "thinking_cap"}
+
+# Computed but not yet written (database locked, disk full): per database file and run,
+# for the whole life of the process, so a retry by a new Engine (the window makes one per
+# run) writes them instead of asking the model again.
+_UNSAVED_STEPS: dict[str, dict[int, list[StepRecord]]] = {}
+_UNSAVED_ANSWERS: dict[str, dict[int, AnswerRecord]] = {}
+
+T = TypeVar("T")
+
+
+def default_db_wait() -> float:
+    try:
+        return max(0.0, float(os.environ.get(DB_WAIT_ENV, "")))
+    except ValueError:
+        return DB_WAIT_S
+
+
+def resume_settings(
+    stored: Mapping[str, Any], current: Settings, changes: Mapping[str, Any] | None = None
+) -> Settings:
+    """The settings a resumed run goes on with: ``current`` for how this machine runs the
+    model (threads, GPU layers...), the run's own stored RUN_FIELDS, then ``changes``
+    (what the user explicitly set for this resume)."""
+    changes = changes or {}
+    known = {f.name for f in fields(Settings)}
+    keep = {k: stored[k] for k in RUN_FIELDS if k in stored and k in known}
+    keep.update({k: v for k, v in changes.items() if k in known})
+    return current.with_changes(**keep)
+
+
+def describe_changes(stored: Mapping[str, Any], changes: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{key} {stored.get(key)!r} -> {value!r}"
+        for key, value in changes.items()
+        if key in RUN_FIELDS and stored.get(key) != value
+    ]
+
 
 @dataclass(frozen=True)
 class RunPlan:
@@ -60,13 +133,24 @@ def memory_diff(before: str, after: str) -> str:
 
 
 class Engine:
-    def __init__(self, backend: Backend, store, settings: Settings) -> None:  # noqa: ANN001
+    def __init__(
+        self,
+        backend: Backend,
+        store,  # noqa: ANN001
+        settings: Settings,
+        *,
+        db_wait_s: float | None = None,
+    ) -> None:
         self.backend = backend
         self.store = store
-        self.settings = settings
-        # Steps whose checkpoint write failed (disk full, database locked): kept here so a
-        # retry (resume) writes them first instead of recomputing them.
-        self.unsaved_steps: dict[int, list[StepRecord]] = {}
+        # An automatic context (0) is whatever the backend was loaded with.
+        self.settings = settings if settings.n_ctx else settings.with_changes(n_ctx=backend.n_ctx)
+        self.db_wait_s = default_db_wait() if db_wait_s is None else db_wait_s
+        # Steps and answers whose checkpoint write failed (disk full, database locked):
+        # kept so a retry (resume) writes them first instead of recomputing them.
+        where = str(getattr(store, "path", id(store)))
+        self.unsaved_steps = _UNSAVED_STEPS.setdefault(where, {})
+        self.unsaved_answers = _UNSAVED_ANSWERS.setdefault(where, {})
         self._prompt_overhead: int | None = None
 
     # -- planning ---------------------------------------------------------------------
@@ -128,8 +212,10 @@ class Engine:
             reason = chosen_by
         return RunPlan(mode, reason, tuple(chunks), budgets, doc_tokens)
 
-    def sampling(self, max_tokens: int, thinking_cap: int) -> Sampling:
-        s = self.settings
+    def sampling(
+        self, max_tokens: int, thinking_cap: int, settings: Settings | None = None
+    ) -> Sampling:
+        s = settings or self.settings
         return Sampling(
             temperature=s.temperature,
             top_p=s.top_p,
@@ -153,81 +239,280 @@ class Engine:
         plan: RunPlan,
         cancel: CancelToken,
     ) -> Iterator[Event]:
-        run_id = self.store.create_run(
-            session_id,
-            document_id,
-            question,
-            q_core,
-            q_inst,
-            plan.mode,
-            plan.reason,
-            self.backend.identity,
-            {**self.settings.to_dict(), "budgets": plan.budgets.__dict__},
-            plan.chunks,
-        )
+        try:
+            run_id = yield from self._persist(
+                0,
+                "the new run",
+                lambda: self.store.create_run(
+                    session_id,
+                    document_id,
+                    question,
+                    q_core,
+                    q_inst,
+                    plan.mode,
+                    plan.reason,
+                    self.backend.identity,
+                    {**self.settings.to_dict(), "budgets": plan.budgets.__dict__},
+                    plan.chunks,
+                ),
+                cancel,
+            )
+        except Cancelled:
+            yield RunCancelled(0, 0)
+            return
+        except StoreError as error:
+            yield self._failure(0, error, 0, record=False)
+            return
         yield from self.resume(run_id, document, cancel)
 
-    def resume(self, run_id: int, document: Document, cancel: CancelToken) -> Iterator[Event]:
-        run = self.store.get_run(run_id)
-        steps: list[StepRecord] = list(run.steps)
+    def resume(
+        self,
+        run_id: int,
+        document: Document,
+        cancel: CancelToken,
+        changes: Mapping[str, Any] | None = None,
+    ) -> Iterator[Event]:
+        """Continue ``run_id`` at its next chunk with the run's own stored budgets and
+        sampling; ``changes`` are settings the user explicitly changed for this resume."""
         try:
-            for step in self.unsaved_steps.pop(run_id, []):
-                self._checkpoint(run_id, step)
-                steps.append(step)
+            lock = self.store.hold_run(run_id)
         except StoreError as error:
-            yield RunFailed(run_id, str(error), len(steps))
+            yield RunFailed(run_id, str(error), 0, exit_code=error.exit_code)
             return
-        self.store.set_run_status(run_id, "running")
-        budgets = budgets_for(
-            self.settings, self.backend.count_tokens(run.q_core), self.prompt_overhead()
-        )
+        if lock is None:
+            yield RunFailed(
+                run_id,
+                f"Run {run_id} is being read right now by another window or process.",
+                0,
+                exit_code=StoreError.exit_code,
+            )
+            return
+        try:
+            yield from self._resume(run_id, document, cancel, dict(changes or {}))
+        finally:
+            lock.release()
+
+    def _resume(
+        self, run_id: int, document: Document, cancel: CancelToken, changes: dict[str, Any]
+    ) -> Iterator[Event]:
+        steps: list[StepRecord] = []
+        try:
+            run = self.store.get_run(run_id)
+            steps = list(run.steps)
+            for step in list(self.unsaved_steps.get(run_id, [])):
+                if step.index == len(steps):  # computed before, never written: write it now
+                    yield from self._save_step(run_id, step, cancel)
+                    steps.append(step)
+                else:
+                    self._forget_step(run_id, step)
+            settings = resume_settings(run.settings, self.settings, changes)
+            budgets = self._run_budgets(run, settings, changes)
+            notes = describe_changes(run.settings, changes)
+            if notes:
+                notes = ["resumed with changed settings: " + ", ".join(notes)]
+            yield from self._persist(
+                run_id,
+                "the run's status",
+                lambda: self.store.set_run_status(run_id, "running"),
+                cancel,
+            )
+        except Cancelled:
+            yield RunCancelled(run_id, len(steps))
+            return
+        except Exception as error:  # noqa: BLE001 - refused before it started: status as it was
+            yield self._failure(run_id, error, len(steps), record=False)
+            return
         chunks = tuple(run.chunks)
         yield RunStarted(
             run_id, run.mode, run.mode_reason, run.q_core, run.q_inst, chunks, len(steps)
         )
         try:
-            if run.mode == MEMORY_AGENT:
-                yield from self._read(run_id, run.q_core, document, chunks, steps, budgets, cancel)
-                memory = steps[-1].memory if steps else ""
-                prompt = prompts.final_answer_prompt(run.q_core, run.q_inst, memory)
-            else:
-                prompt = prompts.single_pass_prompt(document.text, run.q_core, run.q_inst)
-            yield AnswerStarted(run_id)
-            completion = yield from self._generate(
-                run_id,
-                -1,
-                prompt,
-                self.sampling(budgets.answer_room, budgets.answer_room // 2),
-                cancel,
+            answer = self.unsaved_answers.get(run_id)
+            if answer is None:
+                if run.mode == MEMORY_AGENT:
+                    yield from self._read(
+                        run_id,
+                        run.q_core,
+                        document,
+                        chunks,
+                        steps,
+                        budgets,
+                        settings,
+                        notes,
+                        cancel,
+                    )
+                    memory = steps[-1].memory if steps else ""
+                    prompt = prompts.final_answer_prompt(run.q_core, run.q_inst, memory)
+                else:
+                    prompt = prompts.single_pass_prompt(document.text, run.q_core, run.q_inst)
+                yield AnswerStarted(run_id)
+                sampling = self.sampling(budgets.answer_room, budgets.answer_room // 2, settings)
+                completion = yield from self._generate(run_id, -1, prompt, sampling, cancel)
+                answer = AnswerRecord(
+                    text=completion.content,
+                    thinking=completion.thinking,
+                    raw_output=completion.raw,
+                    prompt_tokens=completion.prompt_tokens,
+                    completion_tokens=completion.completion_tokens,
+                    prompt_ms=completion.prompt_ms,
+                    generation_ms=completion.generation_ms,
+                    wall_ms=completion.wall_ms,
+                    cached_tokens=completion.cached_tokens,
+                    stop_reason=completion.stop_reason,
+                    notes=completion.notes + tuple(notes if len(steps) == len(chunks) else ()),
+                )
+                self.unsaved_answers[run_id] = answer  # until it is written
+            answer_id = yield from self._persist(
+                run_id, "the answer", lambda: self.store.save_answer(run_id, answer), cancel
             )
-            answer = AnswerRecord(
-                text=completion.content,
-                thinking=completion.thinking,
-                raw_output=completion.raw,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                prompt_ms=completion.prompt_ms,
-                generation_ms=completion.generation_ms,
-                wall_ms=completion.wall_ms,
-                cached_tokens=completion.cached_tokens,
-                stop_reason=completion.stop_reason,
-                notes=completion.notes,
+            self.unsaved_answers.pop(run_id, None)
+            yield from self._record_evidence(
+                run_id, answer_id, run.mode, document, steps, answer.text, cancel
             )
-            answer_id = self.store.save_answer(run_id, answer)
-            self._record_evidence(run_id, answer_id, run.mode, document, steps, answer.text)
             yield RunFinished(run_id, answer)
         except Cancelled:
-            self.store.set_run_status(run_id, "cancelled")
+            self._set_status_quietly(run_id, "cancelled")
             yield RunCancelled(run_id, len(steps))
-        except UserError as error:
-            self._mark_failed(run_id, str(error))
-            yield RunFailed(run_id, str(error), len(steps))
-        except Exception as error:  # a bug: log the traceback, show an id
-            error_id = uuid.uuid4().hex[:8]
-            log.exception("run %s failed (error id %s)", run_id, error_id)
-            message = f"Internal error {error_id}: {error}. Finished steps are saved; resume."
-            self._mark_failed(run_id, message)
-            yield RunFailed(run_id, message, len(steps), {"error_id": error_id})
+        except Exception as error:  # noqa: BLE001 - every failure ends the run with an event
+            yield self._failure(run_id, error, len(steps), record=True)
+
+    def _failure(
+        self, run_id: int, error: Exception, steps_done: int, *, record: bool
+    ) -> RunFailed:
+        """The run's end for ``error``, with the CLI's exit code. With ``record``, its
+        status is written where the database allows: interrupted after a database
+        problem (a lock or a full disk often prevents even that; the run then reads as
+        interrupted once this process lets go of it), failed otherwise."""
+        pending = len(self.unsaved_steps.get(run_id, [])) + (run_id in self.unsaved_answers)
+        kept = (
+            f" {'One computed result is' if pending == 1 else f'{pending} computed results are'} "
+            "kept in memory and will be written first when the run is resumed by this "
+            "process (in the window: press Resume)."
+            if pending
+            else ""
+        )
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            error = StoreError(
+                f"The disk is full ({error}).",
+                hint="Free some space and press Resume: nothing finished is lost.",
+            )
+        if isinstance(error, StoreError):
+            if record:
+                self._set_status_quietly(run_id, "interrupted", error.message)
+            message = error.message + kept + (f"\n{error.hint}" if error.hint else "")
+            return RunFailed(run_id, message, steps_done, exit_code=error.exit_code)
+        if isinstance(error, UserError):
+            if record:
+                self._set_status_quietly(run_id, "failed", str(error))
+            return RunFailed(run_id, str(error) + kept, steps_done, exit_code=error.exit_code)
+        error_id = uuid.uuid4().hex[:8]  # a bug: log the traceback, show an id
+        log.error("run %s failed (error id %s)", run_id, error_id, exc_info=error)
+        message = f"Internal error {error_id}: {error}. Finished steps are saved; resume."
+        if record:
+            self._set_status_quietly(run_id, "failed", message)
+        return RunFailed(run_id, message + kept, steps_done, {"error_id": error_id})
+
+    def _set_status_quietly(self, run_id: int, status: str, error: str | None = None) -> None:
+        """One try, no waiting: the run is ending anyway."""
+        if not run_id:
+            return
+        try:
+            self.store.set_run_status(run_id, status, error)
+        except StoreError as failure:
+            log.warning("could not record status %s of run %s: %s", status, run_id, failure)
+
+    def _run_budgets(self, run: Any, settings: Settings, changes: Mapping[str, Any]) -> Budgets:
+        """The run's stored budgets (recomputed only when the user changed one of them),
+        checked against the stored chunks and the loaded model's context."""
+        stored = run.settings.get("budgets")
+        names = {f.name for f in fields(Budgets)}
+        if stored and not (_BUDGET_FIELDS & set(changes)):
+            budgets = Budgets(**{k: v for k, v in stored.items() if k in names})
+        else:
+            question_tokens = self.backend.count_tokens(f"{run.q_core}\n{run.q_inst}")
+            budgets = budgets_for(settings, question_tokens, self.prompt_overhead())
+            if run.mode == MEMORY_AGENT and run.chunks:
+                longest = max(c.tokens for c in run.chunks)
+                need = (
+                    budgets.prompt_overhead
+                    + question_tokens
+                    + budgets.memory_tokens
+                    + longest
+                    + budgets.max_new_tokens
+                )
+                if need > budgets.n_ctx:
+                    raise UserError(
+                        f"Run {run.id}'s chunks (up to {longest:,} tokens) do not fit a "
+                        f"{budgets.n_ctx:,}-token context with its memory and output.",
+                        hint=f"Resume with the run's own context ({run.n_ctx:,} tokens): "
+                        "leave the context size and budgets as they were.",
+                    )
+        # The run's prompts were sized for budgets.n_ctx on a model loaded with run.n_ctx:
+        # a model loaded now with less would overflow (or silently cut) them.
+        identity = self.backend.identity
+        loaded = identity.n_ctx if "n_ctx" not in identity.details else 0  # 0: a guess
+        wanted = min(budgets.n_ctx, run.n_ctx or budgets.n_ctx)
+        if loaded and loaded < wanted:
+            raise UserError(
+                f"Run {run.id} was read with a {wanted:,}-token context, but the model is "
+                f"loaded with {loaded:,} tokens.",
+                hint=f"Set the context size to {wanted:,} tokens (--ctx {wanted}) and "
+                "resume again.",
+            )
+        return budgets
+
+    def _persist(
+        self, run_id: int, what: str, write: Callable[[], T], cancel: CancelToken
+    ) -> Generator[Event, None, T]:
+        """``write()``, retried while another program holds the database's lock (each try
+        itself waits the 5 s busy timeout), for up to ``db_wait_s``; DatabaseWaiting goes
+        out every few seconds meanwhile. Other store errors (a full disk) end it at once."""
+        from app.store.database import BUSY_TIMEOUT_MS, DatabaseBusy
+
+        began: float | None = None
+        notice = -_NOTICE_EVERY_S
+        while True:
+            try:
+                return write()
+            except DatabaseBusy as error:
+                now = time.monotonic()
+                if began is None:
+                    began = now - BUSY_TIMEOUT_MS / 1000  # the first try already waited
+                waited = now - began
+                if waited >= self.db_wait_s:
+                    raise DatabaseBusy(
+                        f"The database stayed locked by another program for {waited:.0f} s "
+                        f"while {what} waited to be saved; the run stopped.",
+                        hint="Close the program that holds it (another app with the file "
+                        "open), then press Resume.",
+                    ) from error
+                if now - notice >= _NOTICE_EVERY_S:
+                    notice = now
+                    yield DatabaseWaiting(run_id, what, waited, self.db_wait_s, error.message)
+                pause = time.monotonic() + min(1.0, self.db_wait_s - waited)
+                while time.monotonic() < pause:
+                    cancel.raise_if_cancelled()
+                    time.sleep(0.05)
+                cancel.raise_if_cancelled()
+
+    def _save_step(
+        self, run_id: int, step: StepRecord, cancel: CancelToken
+    ) -> Generator[Event, None, None]:
+        """The checkpoint: the step is held in memory until the store has it."""
+        pending = self.unsaved_steps.setdefault(run_id, [])
+        if step not in pending:
+            pending.append(step)
+        yield from self._persist(
+            run_id, f"step {step.index + 1}", lambda: self.store.save_step(run_id, step), cancel
+        )
+        self._forget_step(run_id, step)
+
+    def _forget_step(self, run_id: int, step: StepRecord) -> None:
+        pending = self.unsaved_steps.get(run_id, [])
+        if step in pending:
+            pending.remove(step)
+        if not pending:
+            self.unsaved_steps.pop(run_id, None)
 
     def _record_evidence(
         self,
@@ -237,7 +522,8 @@ class Engine:
         document: Document,
         steps: list[StepRecord],
         answer: str,
-    ) -> None:
+        cancel: CancelToken,
+    ) -> Generator[Event, None, None]:
         """Where each remembered fact (memory agent) or answer sentence (single pass)
         stands in the document; stored beside the answer for review and export."""
         from app.evidence.provenance import trace_memory, trace_text
@@ -245,13 +531,12 @@ class Engine:
         evidence = (
             trace_memory(document, steps) if mode == MEMORY_AGENT else trace_text(document, answer)
         )
-        self.store.save_evidence(answer_id, run_id, evidence)
-
-    def _mark_failed(self, run_id: int, message: str) -> None:
-        try:
-            self.store.set_run_status(run_id, "failed", message)
-        except StoreError:
-            log.warning("could not record failure of run %s", run_id)
+        yield from self._persist(
+            run_id,
+            "the answer's evidence",
+            lambda: self.store.save_evidence(answer_id, run_id, evidence),
+            cancel,
+        )
 
     def _read(
         self,
@@ -261,11 +546,13 @@ class Engine:
         chunks: tuple[Chunk, ...],
         steps: list[StepRecord],
         budgets: Budgets,
+        settings: Settings,
+        notes: list[str],
         cancel: CancelToken,
     ) -> Iterator[Event]:
         memory = steps[-1].memory if steps else ""
         plan = steps[-1].plan if steps else ""
-        sampling = self.sampling(budgets.max_new_tokens, budgets.thinking_cap)
+        sampling = self.sampling(budgets.max_new_tokens, budgets.thinking_cap, settings)
         started = time.perf_counter()
         for done_here, chunk in enumerate(chunks[len(steps) :], start=1):
             cancel.raise_if_cancelled()
@@ -273,8 +560,9 @@ class Engine:
             text = document.text[chunk.start : chunk.end]
             prompt = prompts.memory_update_prompt(q_core, memory, plan, text)
             completion = yield from self._generate(run_id, chunk.index, prompt, sampling, cancel)
-            step = self._step_record(chunk, completion, memory, plan, budgets)
-            self._checkpoint(run_id, step)
+            step = self._step_record(chunk, completion, memory, plan, budgets, notes)
+            notes = []  # a resume's changed settings are noted once, on its first step
+            yield from self._save_step(run_id, step, cancel)
             steps.append(step)
             per_step = (time.perf_counter() - started) / done_here
             eta = per_step * (len(chunks) - len(steps) + 1)
@@ -288,9 +576,11 @@ class Engine:
         previous_memory: str,
         previous_plan: str,
         budgets: Budgets,
+        extra_notes: list[str] | None = None,
     ) -> StepRecord:
         parsed = parse_memory_step(completion.raw, previous_plan)
-        notes = list(completion.notes) + [f"malformed: {p}" for p in parsed.problems]
+        notes = list(extra_notes or []) + list(completion.notes)
+        notes += [f"malformed: {p}" for p in parsed.problems]
         memory = parsed.memory
         if not memory.strip() and previous_memory:
             # An empty output (e.g. a server that stopped at the thinking cap) must not
@@ -328,13 +618,6 @@ class Engine:
             cut = keep.rfind("\n", 0, int(len(keep) * 0.9))
             keep = keep[: cut if cut > 0 else int(len(keep) * 0.9)]
         return keep.rstrip()
-
-    def _checkpoint(self, run_id: int, step: StepRecord) -> None:
-        try:
-            self.store.save_step(run_id, step)
-        except StoreError:
-            self.unsaved_steps.setdefault(run_id, []).append(step)
-            raise
 
     def _generate(
         self, run_id: int, step: int, prompt: str, sampling: Sampling, cancel: CancelToken

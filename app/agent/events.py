@@ -106,10 +106,24 @@ class RunCancelled:
 
 @dataclass(frozen=True)
 class RunFailed:
-    run_id: int
+    run_id: int  # 0: the run was never created (e.g. planning failed)
     message: str
     steps_done: int
     details: dict[str, str] = field(default_factory=dict)
+    exit_code: int = 1  # the CLI's code: app.errors' (database 5, server 6...), 1 for a bug
+
+
+@dataclass(frozen=True)
+class DatabaseWaiting:
+    """A write (a finished step, the answer) waits because another program has locked the
+    database; what was computed is kept in memory meanwhile. Sent again every few seconds
+    while it lasts; the next other event of the run means the wait is over."""
+
+    run_id: int
+    what: str  # "step 3", "the answer"...
+    waited_s: float
+    limit_s: float  # the wait gives up (the run stops, resumable) after this long
+    reason: str
 
 
 Event = (
@@ -121,4 +135,5 @@ Event = (
     | RunFinished
     | RunCancelled
     | RunFailed
+    | DatabaseWaiting
 )

@@ -85,6 +85,8 @@ _PAGE_DAMAGE = re.compile(
     r"syntax error|truncated|corrupt",
     re.IGNORECASE,
 )
+# What MuPDF writes on a page of an EPUB/FB2 whose chapter file is missing or encrypted.
+_MISSING_CHAPTER = "ERROR: cannot find chapter"
 # Exceptions PyMuPDF raises for broken input (FzErrorBase is not a RuntimeError).
 _MUPDF_ERRORS = (RuntimeError, ValueError, pymupdf.mupdf.FzErrorBase)
 
@@ -222,7 +224,10 @@ def pdf_document(
                 )
         repaired = pdf.is_pdf and bool(pdf.is_repaired)
         cut_short = repaired and "startxref" in opened  # its end (xref, trailer) is gone
-        count = pdf.page_count
+        try:
+            count = pdf.page_count
+        except _MUPDF_ERRORS:  # "Invalid number of pages": the page tree is unreadable
+            count = 0
         if count == 0:
             raise DocumentError(
                 f"{title} is damaged: its list of pages is lost"
@@ -248,8 +253,11 @@ def pdf_document(
                     blocks = _page_blocks(page, ocr=True)
                 rect = page.rect  # each .rect call asks MuPDF again: once per page
                 width, height = rect.width, rect.height
-                if _PAGE_DAMAGE.search(pymupdf.TOOLS.mupdf_warnings(reset=True)):
+                if _PAGE_DAMAGE.search(pymupdf.TOOLS.mupdf_warnings(reset=True)) or (
+                    blocks and blocks[0][4].startswith(_MISSING_CHAPTER)
+                ):
                     damaged.append(number + 1)
+                    blocks = []  # MuPDF's placeholder is not the document's text
             except _MUPDF_ERRORS:
                 damaged.append(number + 1)
                 blocks, width, height = [], 595.0, 842.0

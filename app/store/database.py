@@ -2,14 +2,27 @@
 
 Each thread opens its own Store (sqlite3 connections belong to the thread that made
 them). Writes run in short explicit transactions; two app instances can share a file
-(WAL plus a busy timeout). Errors the user can act on become StoreError.
+(WAL plus a busy timeout; migrations under the write lock; a run is live while its
+process holds the run's lock file, see liveness.py). Errors the user can act on become
+StoreError subclasses, so callers can tell a transient lock from a full disk.
+
+The file is ours only if its header says so (PRAGMA application_id) or, for files of
+earlier versions, its tables do: another program's database is refused before anything
+is written to it. A file or folder that cannot be written is opened read-only, so a
+copy on a DVD or a read-only share can still be reviewed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
+import os
+import shutil
 import sqlite3
+import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -22,35 +35,103 @@ from app.agent.events import AnswerRecord, Chunk, StepRecord
 from app.documents.model import Document
 from app.errors import StoreError
 from app.llm.backend import ModelIdentity
-from app.store import migrations
+from app.store import liveness, migrations
 from app.store.records import RunRecord, answer_from_row, step_from_row
+
+log = logging.getLogger("app.store")
 
 BUSY_TIMEOUT_MS = 5000
 
+# Primary SQLite result codes (error.sqlite_errorcode & 0xff).
+_BUSY, _LOCKED, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 11, 13, 14, 26
 
-def _user_message(error: sqlite3.Error, path: Path) -> StoreError:
+
+class DatabaseBusy(StoreError):
+    """Another program holds the database's write lock: transient, worth waiting for."""
+
+
+class DatabaseFull(StoreError):
+    """The disk (or the database's size limit) is full."""
+
+
+class DatabaseReadOnly(StoreError):
+    """The database file or its folder cannot be written: it can only be reviewed."""
+
+
+class ForeignDatabase(StoreError):
+    """A SQLite file that belongs to another program (or a damaged file): left untouched."""
+
+
+WRITABLE_HINT = (
+    "To ask or resume, copy the database to a writable folder and point "
+    "QWENLONG_READER_DB at the copy, or make the file and its folder writable."
+)
+
+
+def _user_message(
+    error: BaseException, path: Path, read_only_reason: str | None = None
+) -> StoreError:
+    code = getattr(error, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
     text = str(error).lower()
-    if "full" in text:
-        return StoreError(
+    if (
+        primary == _FULL
+        or "full" in text
+        or (isinstance(error, OSError) and error.errno == errno.ENOSPC)
+    ):
+        return DatabaseFull(
             f"The disk holding {path} is full; the last step was not saved.",
             hint="Free some space and press Resume: nothing finished is lost.",
         )
-    if "readonly" in text or "read-only" in text:
-        return StoreError(
-            f"The database {path} is read-only.",
-            hint="Check the file's permissions, or set QWENLONG_READER_DB to a writable file.",
+    if primary == _READONLY or "readonly" in text or "read-only" in text:
+        why = read_only_reason or "the file or its folder is read-only"
+        return DatabaseReadOnly(
+            f"The database {path} is read-only ({why}): runs can be reviewed, not written.",
+            hint=WRITABLE_HINT,
         )
-    if "locked" in text or "busy" in text:
-        return StoreError(
-            f"The database {path} is busy in another program.",
-            hint="Close other QwenLong Reader windows that use it, then try again.",
+    if primary in (_BUSY, _LOCKED) or "locked" in text or "busy" in text:
+        return DatabaseBusy(
+            f"The database {path} is locked by another program.",
+            hint="Close other programs (or QwenLong Reader windows) writing to it, then retry.",
         )
-    if "not a database" in text or "malformed" in text:
+    if primary in (_NOTADB, _CORRUPT) or "not a database" in text or "malformed" in text:
         return StoreError(
             f"{path} is not a QwenLong Reader database or is damaged.",
             hint="Move it aside (the app then starts a new one) or restore it from a backup.",
         )
+    if primary == _CANTOPEN or "unable to open" in text:
+        return StoreError(
+            f"The database {path} cannot be opened ({error}).",
+            hint="Check that its folder exists and that you may read it, or set "
+            "QWENLONG_READER_DB to another file.",
+        )
     return StoreError(f"Database error in {path}: {error}")
+
+
+def _writable(path: Path) -> bool:
+    """Writable, and not marked read-only: the permission bits are honoured even for an
+    administrator, who could write anyway (a file copied off a DVD keeps its r--)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return os.access(path, os.W_OK) and bool(mode & 0o222)
+
+
+def write_blocker(path: Path) -> str | None:
+    """Why the database at ``path`` cannot be written (or made), or None if it can."""
+    if path.exists():
+        if not _writable(path.parent):  # WAL needs its -wal and -shm files beside it
+            return f"its folder {path.parent} is read-only"
+        if not _writable(path):
+            return f"the file {path.name} is read-only"
+        return None
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not _writable(folder):
+        return f"the folder {folder} is read-only"
+    return None
 
 
 def open_database(path: Path | None = None) -> Store:
@@ -60,30 +141,44 @@ def open_database(path: Path | None = None) -> Store:
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self.in_memory = str(path) == ":memory:"  # one connection, gone when it closes
+        self.read_only_reason = None if self.in_memory else write_blocker(self.path)
+        self._copy: tempfile.TemporaryDirectory[str] | None = None
+        self._held_in_memory: set[int] = set()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._make_private()
-            self.conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
-            )
-            # Deleted rows are overwritten with zeros, not left readable in free pages.
-            self.conn.execute("PRAGMA secure_delete = ON")
-            self.conn.row_factory = sqlite3.Row
-            version = migrations.schema_version(self.conn)
-            if version > migrations.LATEST:
-                self.conn.close()
-                raise StoreError(
-                    f"{self.path} was written by a newer version of QwenLong Reader "
-                    f"(schema {version}; this version knows {migrations.LATEST}).",
-                    hint="Update the app, or set QWENLONG_READER_DB to use another database.",
+            if self.read_only_reason is None:
+                if not self.in_memory:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._make_private()
+                self.conn = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
                 )
+                # Deleted rows are overwritten with zeros, not left readable in free pages.
+                self.conn.execute("PRAGMA secure_delete = ON")
+            else:
+                self.conn = self._connect_read_only()
+            self.conn.row_factory = sqlite3.Row
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self.conn.execute("PRAGMA journal_mode = WAL")
+            kind = migrations.check(self.conn)  # reads only: nothing is written before
+            if self.read_only_reason is None:
+                if not self.in_memory:
+                    self._use_wal()
+                migrations.migrate(self.conn)
+            elif kind == migrations.EMPTY:
+                self.close()
+                raise DatabaseReadOnly(
+                    f"{self.path} holds no QwenLong Reader data, and it cannot be set up "
+                    f"because {self.read_only_reason}.",
+                    hint=WRITABLE_HINT,
+                )
             self.conn.execute("PRAGMA foreign_keys = ON")
             self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoint
-            migrations.migrate(self.conn)
+        except (migrations.ForeignSchema, migrations.NewerSchema) as refusal:
+            self.close()
+            raise self._refusal(refusal) from None
         except sqlite3.Error as error:
-            raise _user_message(error, self.path) from error
+            self.close()
+            raise _user_message(error, self.path, self.read_only_reason) from error
         self.db = sqlite_utils.Database(self.conn)
 
     def _make_private(self) -> None:
@@ -97,12 +192,90 @@ class Store:
         elif self.path == paths.data_dir() / "reader.sqlite3":
             private.tighten(self.path)
 
+    def _refusal(self, refusal: Exception) -> StoreError:
+        if isinstance(refusal, migrations.NewerSchema):
+            return StoreError(
+                f"{self.path} was written by a newer version of QwenLong Reader "
+                f"(schema {refusal.version}; this version knows {migrations.LATEST}).",
+                hint="Update the app, or set QWENLONG_READER_DB to use another database.",
+            )
+        return ForeignDatabase(
+            f"{self.path} is another program's SQLite database, not a QwenLong Reader one; "
+            "it was left untouched.",
+            hint="Set QWENLONG_READER_DB (or the database in Settings) to a QwenLong Reader "
+            "database, or to a new file name for a new one.",
+        )
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """mode=ro where the folder takes the -shm file WAL readers need; else immutable
+        (nothing is created beside the file). A folder that cannot be written but holds
+        a -wal with unmerged pages is read from a temporary copy, so no page is missed."""
+        if not self.path.exists():
+            raise DatabaseReadOnly(
+                f"There is no database at {self.path}, and none can be made there: "
+                f"{self.read_only_reason}.",
+                hint="Set QWENLONG_READER_DB to a file in a writable folder.",
+            )
+        source = self.path.resolve()
+        wal = source.with_name(source.name + "-wal")
+        if _writable(source.parent):
+            query = "mode=ro"
+        elif wal.exists() and wal.stat().st_size > 0:
+            self._copy = tempfile.TemporaryDirectory(prefix="qwenlong-ro-")
+            copy = Path(self._copy.name) / source.name
+            shutil.copyfile(source, copy)
+            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+            source, query = copy, "mode=ro"
+        else:
+            query = "immutable=1"
+        return sqlite3.connect(
+            f"{source.as_uri()}?{query}",
+            uri=True,
+            isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )
+
+    def _use_wal(self) -> None:
+        """Switch to WAL; a second instance switching at the same moment can find the
+        file busy for an instant, so retry within the busy timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() == "wal":
+                    return
+            except sqlite3.OperationalError as error:
+                if not isinstance(_user_message(error, self.path), DatabaseBusy):
+                    raise
+            if time.monotonic() >= deadline:
+                log.warning("%s stays in its old journal mode: it is busy", self.path)
+                return
+            time.sleep(0.05)
+
+    @property
+    def writable(self) -> bool:
+        return self.read_only_reason is None
+
     def close(self) -> None:
-        self.conn.close()
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
+        if self._copy is not None:
+            self._copy.cleanup()
+            self._copy = None
+
+    def _read_only_error(self) -> DatabaseReadOnly:
+        return DatabaseReadOnly(
+            f"The database {self.path} is read-only ({self.read_only_reason}): runs can be "
+            "reviewed, not written.",
+            hint=WRITABLE_HINT,
+        )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any error: never half a write."""
+        if self.read_only_reason is not None:
+            raise self._read_only_error()
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -111,16 +284,17 @@ class Store:
                 self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
-        except sqlite3.Error as error:
+        except (sqlite3.Error, OSError) as error:
             if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise _user_message(error, self.path) from error
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+            raise _user_message(error, self.path, self.read_only_reason) from error
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         try:
             return [dict(r) for r in self.conn.execute(sql, params)]
         except sqlite3.Error as error:
-            raise _user_message(error, self.path) from error
+            raise _user_message(error, self.path, self.read_only_reason) from error
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         rows = self._rows(sql, params)
@@ -279,36 +453,83 @@ class Store:
         answer = self._one(
             "SELECT * FROM answers WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)
         )
-        return RunRecord.from_row(row, self.load_steps(run_id), answer)
+        return RunRecord.from_row(self._true_status(row), self.load_steps(run_id), answer)
 
     def list_runs(self, session_id: int) -> list[dict[str, Any]]:
-        return self._rows(
+        rows = self._rows(
             "SELECT r.id, r.question, r.mode, r.status, r.created_at, r.model_name, "
             "json_array_length(r.chunks) AS chunk_count, "
             "(SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id) AS steps_done "
             "FROM runs r WHERE r.session_id = ? ORDER BY r.id",
             (session_id,),
         )
+        return [self._true_status(r) for r in rows]
 
     def unfinished_runs(self) -> list[dict[str, Any]]:
-        return self._rows(
+        rows = self._rows(
             "SELECT r.id, r.session_id, r.document_id, r.question, r.status, "
             "json_array_length(r.chunks) AS chunk_count, "
             "(SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id) AS steps_done "
             "FROM runs r WHERE r.status IN ('running', 'interrupted', 'cancelled', 'failed') "
             "ORDER BY r.id DESC"
         )
+        return [self._true_status(r) for r in rows]
+
+    # -- liveness -------------------------------------------------------------------------
+    def _lock_path(self, run_id: int) -> Path:
+        return self.path.with_name(f"{self.path.name}-live") / f"run-{run_id}.lock"
+
+    def hold_run(self, run_id: int) -> liveness.Lock | None:
+        """The run's lock while this process reads it; None if another process (or
+        window) holds it. The OS frees it when the process dies, however it dies."""
+        if self.read_only_reason is not None:
+            raise self._read_only_error()
+        if self.in_memory:  # no other process can see this database
+            if run_id in self._held_in_memory:
+                return None
+            self._held_in_memory.add(run_id)
+            return liveness.InProcessLock(lambda: self._held_in_memory.discard(run_id))
+        try:
+            return liveness.acquire(self._lock_path(run_id))
+        except OSError as error:
+            raise _user_message(error, self.path) from error
+
+    def run_is_live(self, run_id: int) -> bool:
+        if self.in_memory:
+            return run_id in self._held_in_memory
+        try:
+            return liveness.is_held(self._lock_path(run_id))
+        except OSError:
+            return False
+
+    def _true_status(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A run left 'running' by a process that is gone reads as 'interrupted' (also
+        where the database is read-only and cannot be corrected)."""
+        if row.get("status") == "running" and not self.run_is_live(int(row["id"])):
+            return {**row, "status": "interrupted"}
+        return row
 
     def mark_stale_running_as_interrupted(self) -> int:
-        """Runs left 'running' by a process that died. Called at start-up; with two
-        instances on one database, only runs idle for over a minute count as stale."""
-        with self.transaction() as c:
-            cursor = c.execute(
-                "UPDATE runs SET status = 'interrupted' WHERE status = 'running' AND "
-                "MAX(created_at, COALESCE((SELECT MAX(saved_at) FROM steps s "
-                "WHERE s.run_id = runs.id), created_at)) < datetime('now', '-60 seconds')"
-            )
-            return cursor.rowcount
+        """Runs left 'running' by a process that died: no process holds their lock. Decided
+        under the write lock, so a run that another process starts at this moment (it takes
+        its lock, then writes 'running') is never caught in between. Housekeeping only: a
+        read-only or busy database is left as it is (reads show the true status anyway)."""
+        if self.read_only_reason is not None:
+            return 0
+        try:
+            with self.transaction() as c:
+                ids = [r[0] for r in c.execute("SELECT id FROM runs WHERE status = 'running'")]
+                stale = [run_id for run_id in ids if not self.run_is_live(run_id)]
+                if not stale:
+                    return 0
+                marks = ", ".join("?" * len(stale))
+                cursor = c.execute(
+                    f"UPDATE runs SET status = 'interrupted' WHERE id IN ({marks})", stale
+                )
+                return cursor.rowcount
+        except (DatabaseBusy, DatabaseFull) as error:
+            log.warning("left stale runs as they are: %s", error.message)
+            return 0
 
     # -- steps and answers ----------------------------------------------------------------
     def save_step(self, run_id: int, step: StepRecord) -> None:

@@ -1,5 +1,10 @@
 """Numbered, append-only schema migrations. Never edit one that has been released: add
-the next number. PRAGMA user_version records how far a database has been migrated."""
+the next number. PRAGMA user_version records how far a database has been migrated and
+PRAGMA application_id marks the file as ours, so another program's SQLite file is never
+taken for an empty database of ours.
+
+Migrating takes the write lock (BEGIN IMMEDIATE) before it reads the version, so two
+instances started at once on a new file cannot both apply the same migration."""
 
 from __future__ import annotations
 
@@ -144,19 +149,104 @@ M2_FULL_TEXT_SEARCH = """
 MIGRATIONS: list[str] = [M1_CORE, M2_FULL_TEXT_SEARCH]
 LATEST = len(MIGRATIONS)
 
+APPLICATION_ID = 0x51574C52  # "QWLR" in the database header; 0 in files of earlier versions
+# What a database made by an earlier version (no application_id yet) has: the first
+# migration's tables, with columns no other program is likely to share.
+_SIGNATURE = {
+    "documents": {"sha256", "page_count", "char_count", "text"},
+    "runs": {"q_core", "q_inst", "mode_reason", "model_sha256", "chunks"},
+    "steps": {"run_id", "idx", "memory", "plan", "raw_output"},
+}
+EMPTY, OURS, EARLIER_OURS, FOREIGN = "empty", "ours", "earlier_ours", "foreign"
+
+
+class ForeignSchema(Exception):
+    """The file is a SQLite database, but another program's."""
+
+
+class NewerSchema(Exception):
+    def __init__(self, version: int) -> None:
+        super().__init__(f"schema {version}")
+        self.version = version
+
 
 def schema_version(db: sqlite3.Connection) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
 
+def application_id(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA application_id").fetchone()[0])
+
+
+def ownership(db: sqlite3.Connection) -> str:
+    """EMPTY (no schema at all), OURS (our application_id), EARLIER_OURS (made by a
+    version before the application_id: recognised by its tables) or FOREIGN. Reads only."""
+    app_id = application_id(db)
+    if app_id == APPLICATION_ID:
+        return OURS
+    if app_id != 0:
+        return FOREIGN
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    if not names and schema_version(db) == 0:
+        return EMPTY
+    for table, columns in _SIGNATURE.items():
+        if table not in names:
+            return FOREIGN
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if not columns <= have:
+            return FOREIGN
+    return EARLIER_OURS if schema_version(db) >= 1 else FOREIGN
+
+
+def check(db: sqlite3.Connection) -> str:
+    """``ownership`` that raises for a file we must not touch."""
+    kind = ownership(db)
+    if kind == FOREIGN:
+        raise ForeignSchema()
+    version = schema_version(db)
+    if version > LATEST:
+        raise NewerSchema(version)
+    return kind
+
+
+def statements(script: str) -> list[str]:
+    """A migration script as single statements (trigger bodies kept whole)."""
+    out: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            out.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete statement in a migration: {buffer.strip()[:60]}")
+    return out
+
+
+def needs_work(db: sqlite3.Connection, target: int = LATEST) -> bool:
+    return ownership(db) != OURS or schema_version(db) < target
+
+
 def migrate(db: sqlite3.Connection, target: int = LATEST) -> None:
-    """Apply pending migrations, each with its version bump in one transaction."""
-    for number in range(schema_version(db) + 1, target + 1):
-        # One script, one transaction: a failed migration leaves the previous version.
-        script = f"BEGIN IMMEDIATE;\n{MIGRATIONS[number - 1]}\nPRAGMA user_version = {number};"
+    """Apply pending migrations, each with its version bump in one transaction, and mark
+    the file as ours. The version is read under the write lock, so a second instance
+    migrating the same new file at the same moment waits, then finds nothing to do."""
+    if not needs_work(db, target):
+        return
+    while True:
+        db.execute("BEGIN IMMEDIATE")
         try:
-            db.executescript(script + "\nCOMMIT;")
+            check(db)  # again, under the lock: the file may have changed since
+            version = schema_version(db)
+            if version < target:
+                for statement in statements(MIGRATIONS[version]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version + 1}")
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        if version + 1 >= target:
+            return

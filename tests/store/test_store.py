@@ -149,6 +149,7 @@ def test_migrates_from_blank_and_from_each_earlier_schema(tmp_path):
 def test_a_newer_database_is_refused_and_not_touched(tmp_path):
     path = tmp_path / "future.sqlite3"
     conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA application_id = {migrations.APPLICATION_ID}")
     conn.execute(f"PRAGMA user_version = {migrations.LATEST + 1}")
     conn.close()
     before = path.read_bytes()
@@ -233,4 +234,6 @@ def test_a_kill_during_writes_leaves_a_sound_database(tmp_path):
     assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert len(store.load_steps(run_id)) == 4  # every committed step index is there
     assert committed[-1] >= 29
-    assert store.mark_stale_running_as_interrupted() == 0  # too recent to call stale
+    # the killed process no longer holds the run: it was interrupted, however recent
+    assert store.get_run(run_id).status == "interrupted"
+    assert store.mark_stale_running_as_interrupted() == 1
