@@ -348,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_models_command(sub)
 
+    from app.text_cli import add_text_command
+
+    add_text_command(sub)
+
     # prefix_chars="+": every option, --help included, passes through to the module's parser.
     bench = sub.add_parser(
         "bench",

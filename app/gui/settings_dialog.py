@@ -3,6 +3,7 @@ refused with the reason; valid ones persist."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -75,8 +76,14 @@ class SettingsDialog(QDialog):
         form.addRow("Model on server:", self.remote_model)
         form.addRow("Parallel questions:", self.parallel)
         # Reading
-        self.n_ctx = _spin(512, 1_048_576, s.n_ctx)
+        self.n_ctx = _spin(0, 1_048_576, s.n_ctx, "automatic (largest that fits)")
         self.n_ctx.setSingleStep(1024)
+        self.max_ctx = _spin(4096, 262_144, s.max_ctx)
+        self.max_ctx.setSingleStep(4096)
+        self.max_ctx.setToolTip(
+            "The largest context the automatic plan chooses: 131,072 is the paper's "
+            "full-context limit, 262,144 the model's native one."
+        )
         self.chunk = _spin(0, 524_288, s.chunk_tokens, "automatic")
         self.memory = _spin(0, 262_144, s.memory_tokens, "automatic")
         self.max_new = _spin(0, 262_144, s.max_new_tokens, "automatic")
@@ -100,6 +107,7 @@ class SettingsDialog(QDialog):
         reading_tab = QWidget()
         form = QFormLayout(reading_tab)
         form.addRow("Context size (tokens):", self.n_ctx)
+        form.addRow("Largest automatic context:", self.max_ctx)
         form.addRow("Chunk size (tokens):", self.chunk)
         form.addRow("Memory budget (tokens):", self.memory)
         form.addRow("Max new tokens per call:", self.max_new)
@@ -107,7 +115,22 @@ class SettingsDialog(QDialog):
         form.addRow(self.drop_hf)
         form.addRow(self.ocr)
         form.addRow("Appearance:", self.theme)
-        # Hardware
+        # Hardware: the automatic plan, or every value by hand
+        self.placement = QComboBox()
+        self.placement.setAccessibleName("Placement")
+        self.placement.addItem("Automatic: plan for this model and machine", "auto")
+        self.placement.addItem("Manual: the values below", "manual")
+        self.placement.setCurrentIndex(max(0, self.placement.findData(s.placement)))
+        self.placement.currentIndexChanged.connect(self._placement_changed)
+        self.n_cpu_moe = _spin(-1, 1000, s.experts_in_ram)
+        self.n_cpu_moe.setToolTip(
+            "Keep the MoE experts of the first N layers in RAM (llama.cpp's --n-cpu-moe); "
+            "-1: every layer's (--cpu-moe). The rest of each layer stays on the GPU."
+        )
+        self.plan_label = QLabel()
+        self.plan_label.setWordWrap(True)
+        self.plan_label.setAccessibleName("Placement plan")
+        self.plan_label.setTextFormat(Qt.TextFormat.PlainText)  # text from a model file
         self.gpu_layers = _spin(-1, 1000, s.n_gpu_layers)
         self.gpu_layers.setToolTip("-1 offloads every layer")
         self.flash = QCheckBox("Flash attention")
@@ -119,7 +142,10 @@ class SettingsDialog(QDialog):
         self.batch = _spin(1, 8192, s.n_batch)
         hw_tab = QWidget()
         form = QFormLayout(hw_tab)
+        form.addRow("Placement:", self.placement)
+        form.addRow("", self.plan_label)
         form.addRow("GPU layers:", self.gpu_layers)
+        form.addRow("Experts in RAM (layers):", self.n_cpu_moe)
         form.addRow("", self.flash)
         form.addRow("KV cache type:", self.kv)
         form.addRow("Threads:", self.threads)
@@ -159,6 +185,27 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self.base = s
+        self._placement_changed()
+
+    def _placement_changed(self) -> None:
+        manual = self.placement.currentData() == "manual"
+        for widget in (self.gpu_layers, self.n_cpu_moe, self.flash, self.kv):
+            widget.setEnabled(manual)
+        self.plan_label.setText(self.describe_plan())
+
+    def describe_plan(self) -> str:
+        """The automatic plan for the chosen model on this machine, before loading it."""
+        if self.backend.currentData() == "remote":
+            return "A server places the model itself."
+        from app.llm.factory import plan_launch
+
+        try:
+            launch = plan_launch(self.collect())
+        except Exception as error:  # noqa: BLE001 - shown, not raised: the file may be wrong
+            return f"No plan: {error}"
+        if launch.plan is None:
+            return "Manual placement: the values below are used as they are."
+        return f"Plan: {launch.plan.describe()}. {launch.plan.reason}"
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", "", "GGUF (*.gguf)")
@@ -173,6 +220,10 @@ class SettingsDialog(QDialog):
             remote_model=self.remote_model.text().strip(),
             remote_parallel=self.parallel.value(),
             n_ctx=self.n_ctx.value(),
+            max_ctx=self.max_ctx.value(),
+            placement=self.placement.currentData(),
+            n_cpu_moe=self.n_cpu_moe.value(),
+            cpu_moe=False,
             chunk_tokens=self.chunk.value(),
             memory_tokens=self.memory.value(),
             max_new_tokens=self.max_new.value(),

@@ -31,7 +31,7 @@ from app.agent.events import (
     StepStarted,
     TokenStreamed,
 )
-from app.documents.ingest import load_document
+from app.documents.ingest import SUPPORTED_FORMATS, load_document
 from app.documents.model import Document
 from app.errors import PasswordRequired, UserError
 from app.evidence.provenance import cite_answer, evidence_from_row
@@ -48,9 +48,11 @@ from app.store.database import open_database
 from app.units import human_duration
 
 log = logging.getLogger("app.gui")
+# From ingestion's list, so a new format is offered as soon as it can be read. "All files"
+# stays: a file is read by its content, whatever its name (documents/formats.py).
 FILE_FILTER = (
-    "Documents (*.pdf *.txt *.md *.markdown *.text *.epub *.xps *.fb2 *.mobi *.cbz *.log *.csv);;"
-    "All files (*)"
+    f"Documents ({' '.join('*' + ext for ext in SUPPORTED_FORMATS)});;"
+    "Word documents (*.docx);;Web pages (*.html *.htm *.xhtml);;All files (*)"
 )
 MAX_RECENT = 10
 
@@ -100,10 +102,13 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel()
         self.model_label.setAccessibleName("Model status")
         self.statusBar().addPermanentWidget(self.model_label, 1)
-        self.model_busy = QProgressBar()  # llama.cpp reports no load progress: a busy bar
+        # llama.cpp's own load progress (a 19 GB file takes a while from a laptop disk);
+        # busy until its first report arrives.
+        self.model_busy = QProgressBar()
         self.model_busy.setAccessibleName("Model loading")
         self.model_busy.setRange(0, 0)
-        self.model_busy.setMaximumWidth(140)
+        self.model_busy.setFormat("Loading %p%")
+        self.model_busy.setMaximumWidth(160)
         self.model_busy.hide()
         self.statusBar().addPermanentWidget(self.model_busy)
         self._menus()
@@ -118,6 +123,8 @@ class MainWindow(QMainWindow):
         self.request_resume.connect(worker.resume)
         worker.model_loaded.connect(self._model_loaded)
         worker.model_failed.connect(self._model_failed)
+        worker.model_load_progress.connect(self._model_load_progress)
+        worker.model_load_cancelled.connect(self._model_load_cancelled)
         worker.planned.connect(self._planned)
         worker.plan_failed.connect(self._plan_failed)
         worker.engine_event.connect(self._on_event)
@@ -206,9 +213,21 @@ class MainWindow(QMainWindow):
     # -- model --------------------------------------------------------------------------
     def _load_model(self) -> None:
         self.model_loaded = False
-        self.model_label.setText("Loading the model…")
+        self.model_label.setText("Loading the model… (Cancel stops it)")
+        self.model_busy.setRange(0, 0)
         self.model_busy.show()
+        self.model.worker.prepare_load()
         self.request_load.emit(self.settings)
+
+    def _model_load_progress(self, fraction: float) -> None:
+        if self.model_busy.maximum() == 0:
+            self.model_busy.setRange(0, 100)
+        self.model_busy.setValue(int(fraction * 100))
+
+    def _model_load_cancelled(self) -> None:
+        self.model_busy.hide()
+        self.model_loaded = False
+        self.model_label.setText("Model loading cancelled; Model > Load model loads it.")
 
     def unload_model(self) -> None:
         if self.busy:
@@ -239,7 +258,8 @@ class MainWindow(QMainWindow):
                 "a QwenLong-L1.5 GGUF in Model > Get QwenLong-L1.5… or File > Settings."
             )
         else:
-            self.model_label.setText(f"Model: {name}")
+            placed = self.model.worker.plan_description
+            self.model_label.setText(f"Model: {name}" + (f" · {placed}" if placed else ""))
         self.model_ready.emit()
         self.ask_panel._replan()
 

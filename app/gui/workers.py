@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slo
 
 from app.agent.engine import Engine, RunPlan, estimate_seconds
 from app.documents.model import Document
-from app.errors import UserError
+from app.errors import Cancelled, UserError
 from app.llm.backend import Backend, CancelToken
 from app.llm.factory import open_backend
 from app.settings import Settings
@@ -43,6 +43,8 @@ class ModelWorker(QObject):
 
     model_loaded = Signal(str, bool)  # model name, is the demo model
     model_failed = Signal(str)
+    model_load_progress = Signal(float)  # llama.cpp's own load progress, 0..1
+    model_load_cancelled = Signal()
     model_unloaded = Signal()
     planned = Signal(object, float)  # RunPlan, estimated seconds
     plan_failed = Signal(str)
@@ -54,6 +56,9 @@ class ModelWorker(QObject):
         self.backend: Backend | None = None
         self.settings: Settings | None = None
         self.cancel_token = CancelToken()
+        self.load_cancel = CancelToken()
+        self.loading = False  # a load was requested and has not ended
+        self.plan_description = ""  # the automatic placement of the loaded model, in words
         self.prompt_tps = DEFAULT_PROMPT_TPS
         self.gen_tps = DEFAULT_GEN_TPS
 
@@ -63,12 +68,27 @@ class ModelWorker(QObject):
             self.model_loaded.emit(self.backend.identity.name, self._is_demo())
             return
         self.unload()
+        cancel = self.load_cancel
         try:
-            self.backend = open_backend(settings)
+            self.backend = open_backend(
+                settings, progress=self.model_load_progress.emit, cancel=cancel
+            )
             self.settings = settings
+            plan = getattr(self.backend, "plan", None)
+            self.plan_description = plan.describe() if plan is not None else ""
             self.model_loaded.emit(self.backend.identity.name, self._is_demo())
+        except Cancelled:
+            self.model_load_cancelled.emit()
         except Exception as error:  # noqa: BLE001 - reported to the user, never lost
             self.model_failed.emit(describe_error(error))
+        finally:
+            self.loading = False
+
+    def prepare_load(self) -> None:
+        """Called on the UI thread just before ``load_model`` is requested: a Cancel
+        clicked from now on stops that load, even before the model thread starts it."""
+        self.load_cancel = CancelToken()
+        self.loading = True
 
     def _is_demo(self) -> bool:
         return bool(self.backend and "(demo)" in self.backend.identity.name)
@@ -139,8 +159,11 @@ class ModelWorker(QObject):
             self.gen_tps = step.completion_tokens / (step.generation_ms / 1000)
 
     def cancel(self) -> None:
-        """Called from the UI thread: the token is thread-safe."""
+        """Called from the UI thread: the tokens are thread-safe. Stops a run, or a model
+        load at llama.cpp's next progress report."""
         self.cancel_token.cancel()
+        if self.loading:
+            self.load_cancel.cancel()
 
     @Slot()
     def unload(self) -> None:

@@ -192,9 +192,13 @@ def _fits(machine: Machine, vram: int, ram: int) -> bool:
     return ram <= machine.ram_bytes * SAFETY
 
 
-def _contexts(shape: Shape, max_ctx: int) -> list[int]:
-    cap = max(MIN_CTX, min(max_ctx, shape.context_length))
-    steps = [c for c in CONTEXT_STEPS if c <= cap]
+def _contexts(shape: Shape, max_ctx: int, min_ctx: int) -> list[int]:
+    """Candidate contexts, largest first. ``min_ctx == max_ctx``: exactly that context
+    (the user chose it), even beyond the model's trained length."""
+    if min_ctx >= max_ctx:
+        return [max_ctx]
+    cap = max(min_ctx, min(max_ctx, shape.context_length))
+    steps = [c for c in CONTEXT_STEPS if min_ctx <= c <= cap]
     return sorted({cap, *steps}, reverse=True)
 
 
@@ -236,7 +240,7 @@ def plan_placement(
     """The best placement of ``info`` on ``machine``; ``fits`` is False (with the
     smallest setup and a reason) when nothing fits."""
     shape = Shape.of(info)
-    contexts = [c for c in _contexts(shape, max_ctx) if c >= min(min_ctx, shape.context_length)]
+    contexts = _contexts(shape, max_ctx, min(min_ctx, shape.context_length, max_ctx))
     placements = _placements(shape, machine)
     kvs = _kv_options(machine)
     for ci, n_ctx in enumerate(contexts):
