@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.documents.formats import REFLOWED_KINDS
+from app.documents.markers import MarkedText, mark_pages
 from app.documents.model import Document, Rect
 
 HIGHLIGHT = QColor(255, 200, 0, 90)
@@ -173,6 +175,7 @@ class DocumentViewer(QTabWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.document: Document | None = None
+        self.marked: MarkedText | None = None
         self.pages = PageView()
         self.text = QPlainTextEdit(readOnly=True)
         self.text.setAccessibleName("Document text")
@@ -180,14 +183,17 @@ class DocumentViewer(QTabWidget):
         self.addTab(self.pages, "Pages")
         self.addTab(self.text, "Text")
         self.empty = QLabel(
-            "Open a PDF or text file (File > Open, or drop it on the window).",
+            "Open a PDF, Word, web page, e-book or text file (File > Open, or drop it here).",
             alignment=Qt.AlignmentFlag.AlignCenter,
         )
 
     def show_document(self, document: Document, password: str | None = None) -> None:
         self.document = document
-        self.text.setPlainText(document.text)
-        is_pdf = document.kind != "text"
+        # The same "--- page N ---" markers as the ``text`` command: what the model gets,
+        # and where each page starts (Word and HTML have no page view to show that).
+        self.marked = mark_pages(document)
+        self.text.setPlainText(self.marked.text)
+        is_pdf = document.kind not in REFLOWED_KINDS
         self.setTabEnabled(0, is_pdf)
         if is_pdf:
             self.pages.open(document.path, password)
@@ -198,20 +204,26 @@ class DocumentViewer(QTabWidget):
 
     def mark_span(self, start: int, end: int) -> None:
         """Show where a chunk or a cited passage is: highlighted in both views."""
-        if self.document is None:
+        if self.document is None or self.marked is None:
             return
+        shown = len(self.marked.text)
+        original_start, original_end = start, end
+        # Mapped by the last character, so a span ending where a page starts does not
+        # take in the next page's marker line.
+        start = self.marked.display_offset(start)
+        end = self.marked.display_offset(end - 1) + 1 if end > original_start else start
         selection = QTextEdit.ExtraSelection()
         fmt = QTextCharFormat()
         fmt.setBackground(HIGHLIGHT)
         selection.format = fmt
         cursor = QTextCursor(self.text.document())
-        cursor.setPosition(min(start, len(self.document.text)))
-        cursor.setPosition(min(end, len(self.document.text)), QTextCursor.MoveMode.KeepAnchor)
+        cursor.setPosition(min(start, shown))
+        cursor.setPosition(min(end, shown), QTextCursor.MoveMode.KeepAnchor)
         selection.cursor = cursor
         self.text.setExtraSelections([selection])
         view = QTextCursor(self.text.document())
-        view.setPosition(min(start, len(self.document.text)))
+        view.setPosition(min(start, shown))
         self.text.setTextCursor(view)
         self.text.centerCursor()
-        if self.document.kind != "text":
-            self.pages.highlight(self.document.rects_for(start, end))
+        if self.document.kind not in REFLOWED_KINDS:
+            self.pages.highlight(self.document.rects_for(original_start, original_end))
