@@ -28,8 +28,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from app import paths, private
 from app.agent.events import AnswerRecord, Chunk, StepRecord
 from app.documents.model import Document
@@ -37,6 +35,7 @@ from app.errors import StoreError
 from app.llm.backend import ModelIdentity
 from app.store import liveness, migrations
 from app.store.records import RunRecord, answer_from_row, step_from_row
+from app.store.sqlite_utils_import import import_sqlite_utils
 
 log = logging.getLogger("app.store")
 
@@ -179,7 +178,7 @@ class Store:
         except sqlite3.Error as error:
             self.close()
             raise _user_message(error, self.path, self.read_only_reason) from error
-        self.db = sqlite_utils.Database(self.conn)
+        self.db = import_sqlite_utils().Database(self.conn)
 
     def _make_private(self) -> None:
         """Owner-only (it holds answers and excerpts of the user's documents): created
