@@ -362,6 +362,63 @@ def bench_launch() -> dict[str, Any]:
     return {"process_start_to_window_s": round(total, 2), "imports_to_window_s": round(inside, 2)}
 
 
+def bench_html(megabytes: int) -> dict[str, Any]:
+    """An EDGAR-like filing: inline-XBRL header hidden in a display:none div, styled
+    <div>/<font> soup, tables padded with spacer cells, a CSS page break per page."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    from app.documents.ingest import load_document
+
+    head = (
+        '<?xml version="1.0" encoding="utf-8"?><html xmlns:ix="http://www.xbrl.org/2013/'
+        'inlineXBRL"><head><title>10-K</title></head><body><div style="display:none">'
+        "<ix:header><ix:hidden>"
+        + "".join(f'<ix:nonNumeric name="dei:F{i}">fact {i}</ix:nonNumeric>' for i in range(500))
+        + "</ix:hidden></ix:header></div>"
+    )
+    row = (
+        '<tr><td style="padding-left:10pt"><font style="font-size:10pt">{name}</font></td>'
+        '<td style="width:1%"></td><td>$</td><td style="text-align:right"><ix:nonFraction '
+        'name="us-gaap:Revenues" contextRef="c1" decimals="-6">{value:,}</ix:nonFraction>'
+        "</td><td></td></tr>"
+    )
+    parts = [head]
+    size, page = len(head), 0
+    while size < megabytes * 1_000_000:
+        page += 1
+        prose = synthetic_text(2500)
+        rows = "".join(
+            row.format(name=f"Segment {page}-{r}", value=page * 97 + r) for r in range(15)
+        )
+        chunk = (
+            f'<div style="margin-top:12pt"><font style="font-weight:bold">Item {page}.</font>'
+            f'</div><div><font style="font-family:Times New Roman">{prose}</font></div>'
+            f'<table style="width:100%"><tr><td><b>Segment</b></td><td></td><td colspan="2">'
+            f"<b>Revenue</b></td><td></td></tr>{rows}</table>"
+            f'<p style="text-align:center">{page}</p><hr style="page-break-after:always"/>'
+        )
+        parts.append(chunk)
+        size += len(chunk)
+    parts.append("</body></html>")
+    data = "".join(parts).encode("utf-8")
+    path = Path(tempfile.mkdtemp()) / "filing.htm"
+    path.write_bytes(data)
+    started = time.perf_counter()
+    LexborHTMLParser(data.decode("utf-8"))
+    parse_s = time.perf_counter() - started
+    started = time.perf_counter()
+    doc = load_document(path, use_cache=False)
+    ingest_s = time.perf_counter() - started
+    return {
+        "megabytes": round(len(data) / 1e6, 1),
+        "pages": doc.page_count,
+        "chars": len(doc.text),
+        "parse_only_s": round(parse_s, 3),
+        "ingest_s": round(ingest_s, 2),
+        "mb_per_s": round(len(data) / 1e6 / ingest_s, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app bench")
     parser.add_argument("--steps", type=int, default=20, help="memory steps in the pipeline run")
@@ -371,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=[],
-        help="pipeline ingestion scale follow_up launch ui throughput",
+        help="pipeline ingestion scale follow_up launch ui throughput html",
     )
     parser.add_argument("--model", help="GGUF for the throughput bench (default: demo model)")
     parser.add_argument("--gpu-layers", type=int, default=0, help="throughput: layers on GPU")
@@ -393,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         "throughput": lambda: bench_throughput(
             args.model, args.gpu_layers, args.prompt_tokens, args.gen_tokens, args.flash_attn
         ),
+        # 10 MB by default (the issue's size); --megabytes lowers it for quick runs.
+        "html": lambda: bench_html(min(args.megabytes, 10)),
     }
     results: dict[str, Any] = {
         "machine": {
