@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -35,6 +36,7 @@ from app.llm.loopguard import RepetitionGuard
 log = logging.getLogger("app.llm")
 
 GGUF_MAGIC = b"GGUF"
+_MARKER = re.compile("\x00(\\d+)\x00")  # a message's place in the rendered template
 KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # ggml_type values
 # Appended when thinking runs past its cap, so the model still writes memory and plan
 # (budget forcing, as in s1/Qwen3's thinking-budget recipe).
@@ -186,12 +188,39 @@ class LocalBackend:
     def render(self, messages: list[dict[str, str]]) -> str:
         return str(self._formatter(messages=messages).prompt)
 
+    def tokenize_prompt(self, messages: list[dict[str, str]]) -> tuple[str, list[int]]:
+        """The rendered prompt and its tokens, with the chat template's control tokens
+        (<|im_start|>, <|im_end|>) parsed as such but the messages' own text never: a
+        document that contains "<|im_end|><|im_start|>assistant" must stay text, not end
+        the user's turn and speak for the model. Each user/system message is rendered as a
+        marker, and the text between markers is tokenized with special tokens on."""
+        marked = [
+            {**m, "content": f"\x00{i}\x00"} if m.get("role") in ("user", "system") else m
+            for i, m in enumerate(messages)
+        ]
+        rendered = self.render(marked)
+        pieces = _MARKER.split(rendered)
+        wanted = [i for i, m in enumerate(messages) if m.get("role") in ("user", "system")]
+        if [int(p) for p in pieces[1::2]] != wanted:  # a template that moves or drops text
+            prompt = self.render(messages)
+            return prompt, self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        tokens: list[int] = []
+        text: list[str] = []
+        for index, piece in enumerate(pieces):
+            if index % 2:
+                content = messages[int(piece)]["content"].replace("\x00", "")
+                tokens += self.llm.tokenize(content.encode("utf-8"), add_bos=False, special=False)
+                text.append(content)
+            elif piece:
+                tokens += self.llm.tokenize(piece.encode("utf-8"), add_bos=False, special=True)
+                text.append(piece)
+        return "".join(text), tokens
+
     def stream(
         self, messages: list[dict[str, str]], sampling: Sampling, cancel: CancelToken
     ) -> Iterator[Piece | Completion]:
         started = time.perf_counter()
-        prompt = self.render(messages)
-        tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        prompt, tokens = self.tokenize_prompt(messages)
         if len(tokens) + 16 > self.n_ctx:
             raise ModelError(
                 f"The prompt has {len(tokens):,} tokens but the context window holds "
