@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 from collections.abc import Iterator
 from typing import Any
 
 import docx
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
-from docx.opc.exceptions import OpcError
 from docx.oxml.ns import qn
 from docx.section import Section
 from lxml import etree
@@ -108,6 +106,7 @@ class _Reader:
                 self.comments[c.get(_W_ID)] = (c.get(qn("w:author")) or "", _plain(c))
         self.numbering = _part_xml(document, RT.NUMBERING)
         self.counters: dict[tuple[str, int], int] = {}
+        self.formats: dict[tuple[str, int], str] = {}
         self.note_count = 0
         self.pending: list[str] = []  # notes and comments of the current paragraph
         self.endnote_lines: list[str] = []
@@ -225,6 +224,12 @@ class _Reader:
         return f"{indent}{_number(n, fmt)}. ", False
 
     def _num_format(self, num_id: str, level: int) -> str:
+        key = (num_id, level)
+        if key not in self.formats:  # looked up once per list level, not per item
+            self.formats[key] = self._find_num_format(num_id, level)
+        return self.formats[key]
+
+    def _find_num_format(self, num_id: str, level: int) -> str:
         if self.numbering is None:
             return "decimal"
         for num in self.numbering.iter(qn("w:num")):
@@ -370,10 +375,10 @@ def docx_document(
 ) -> Document:
     try:
         document = docx.Document(io.BytesIO(data))
-    # Besides its own errors, python-docx fails on malformed packages with whatever its
-    # code meets (AttributeError on a bare <Types/>, KeyError on a missing part): all of
-    # them mean the file, not this app, is broken.
-    except (zipfile.BadZipFile, OpcError, etree.LxmlError, Exception) as error:
+    # Besides its own errors (OpcError, zipfile.BadZipFile, lxml's), python-docx fails on
+    # malformed packages with whatever its code meets (AttributeError on a bare <Types/>,
+    # KeyError on a missing part): all of them mean the file, not this app, is broken.
+    except Exception as error:
         raise DocumentError(
             f"{title} is damaged: it is not a Word document python-docx can open ({error}).",
             hint="Open it in Word or LibreOffice and save it again as .docx, or as PDF.",

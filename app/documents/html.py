@@ -174,26 +174,26 @@ class _Reader:
         stack: list[tuple[Any, Any]] = [(root.iter(include_text=True), None)]
         while stack:
             children, _ = stack[-1]
-            node = next(children, None)
-            if node is None:
+            child: LexborNode | None = next(children, None)
+            if child is None:
                 _, close = stack.pop()
                 if close is not None:
                     close()
                 continue
-            tag = node.tag
+            tag = child.tag or ""
             if tag == "-text":
-                value = node.text_content or ""
+                value = child.text_content or ""
                 self.text(value)
                 continue
-            if not node.is_element_node or tag in _SKIP_TAGS or node.mem_id in hidden:
+            if not child.is_element_node or tag in _SKIP_TAGS or child.mem_id in hidden:
                 continue
-            if node.mem_id in breaks_before:
+            if child.mem_id in breaks_before:
                 self.flush()
                 self.out.break_page()
-            close = self.open(tag, node)
-            if node.mem_id in breaks_after:
+            close = self.open(tag, child)
+            if child.mem_id in breaks_after:
                 close = self._then_break(close)
-            stack.append((node.iter(include_text=True), close))
+            stack.append((child.iter(include_text=True), close))
         self.flush()
         return self.out
 
