@@ -27,7 +27,6 @@ from typing import Any
 import docx
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.oxml.ns import qn
-from docx.section import Section
 from lxml import etree
 
 from app.documents.model import Document
@@ -306,34 +305,48 @@ class _Reader:
         self.out.add("")
 
     # -- sections, headers, footers ----------------------------------------------------
-    def _header_footer(self, sectPr: Any, which: str) -> str:
+    def _header_footer(self, sectPr: Any, which: str) -> str | None:
+        """The section's own default header or footer text; None when it has none of its
+        own (Word then repeats the previous section's). Read from the part directly:
+        python-docx's section.header would add a header from its template to a document
+        that has none."""
         if self.drop_headers_footers:
             return ""
-        section = Section(sectPr, self.document.part)
-        part = section.header if which == "Header" else section.footer
-        try:
-            texts = [" ".join(p.text.split()) for p in part.paragraphs]
-        except (KeyError, ValueError):  # a header reference to a missing part
-            return ""
-        return " ".join(t for t in texts if t)
+        tag = qn("w:headerReference" if which == "Header" else "w:footerReference")
+        for ref in sectPr.findall(tag):
+            if ref.get(_W_TYPE, "default") != "default":
+                continue  # first-page and even-page variants: the default one is enough
+            part = self.document.part.related_parts.get(ref.get(qn("r:id")))
+            if part is None:  # a reference to a missing part: nothing to show
+                return ""
+            element = getattr(part, "element", None)
+            return _plain(element if element is not None else etree.fromstring(part.blob))
+        return None
 
     def start_section(self, sectPr: Any) -> None:
         header = self._header_footer(sectPr, "Header")
+        if header is None:
+            return  # the previous section's header continues
         if header and header != self.last_header:
             self.out.add(f"[Header: {header}]")
         self.last_header = header
 
     def end_section(self, sectPr: Any) -> None:
-        footer = self._header_footer(sectPr, "Footer")
-        if footer and footer != self.last_footer:
-            self.out.add(f"[Footer: {footer}]")
-        self.last_footer = footer
+        self._footer(sectPr)
         following = self._next_section(sectPr)
         if following is not None:
             kind = following.find(qn("w:type"))
             if kind is None or kind.get(_W_VAL) != "continuous":
                 self.out.break_page()
             self.start_section(following)
+
+    def _footer(self, sectPr: Any) -> None:
+        footer = self._header_footer(sectPr, "Footer")
+        if footer is None:
+            return
+        if footer and footer != self.last_footer:
+            self.out.add(f"[Footer: {footer}]")
+        self.last_footer = footer
 
     def _next_section(self, sectPr: Any) -> Any | None:
         sections = self.sections
@@ -351,9 +364,7 @@ class _Reader:
             self.start_section(self.sections[0])
         self._blocks(body)
         if final is not None:
-            footer = self._header_footer(final, "Footer")
-            if footer and footer != self.last_footer:
-                self.out.add(f"[Footer: {footer}]")
+            self._footer(final)
         for line in self.endnote_lines:
             self.out.add(line)
         return self.out
