@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -41,8 +42,8 @@ class TransferWorker(QObject):
         super().__init__()
         self.cancel = threading.Event()
 
-    @Slot(str)
-    def download(self, quant: str) -> None:
+    @Slot(str, str)
+    def download(self, quant: str, repo: str) -> None:
         self.cancel.clear()
 
         def report(p: Any) -> None:
@@ -50,7 +51,9 @@ class TransferWorker(QObject):
             self.progress.emit(p.describe(), -1 if fraction is None else int(fraction * 1000))
 
         try:
-            result = download.download_model(quant, progress=report, cancel=self.cancel)
+            result = download.download_model(
+                quant, repo=repo or None, progress=report, cancel=self.cancel
+            )
         except download.DownloadCancelled as stop:
             self.failed.emit(
                 f"Paused: {human_size(stop.done)} kept in {stop.part.name}. "
@@ -78,7 +81,7 @@ class ModelsDialog(QDialog):
     """Emits ``model_chosen(path)`` when a model is ready to use."""
 
     model_chosen = Signal(str)
-    start_download = Signal(str)
+    start_download = Signal(str, str)  # quantization, repository ("" for the known ones)
     start_import = Signal(str)
 
     def __init__(self, hardware: Hardware, parent: QWidget | None = None) -> None:
@@ -109,6 +112,18 @@ class ModelsDialog(QDialog):
                 item.setToolTip(entry.url())
                 self.table.setItem(row, column, item)
         self.table.selectRow(0)
+        self.repo = QLineEdit()
+        self.repo.setAccessibleName("Repository")
+        self.repo.setPlaceholderText(
+            "owner/name on Hugging Face (empty: try " + ", ".join(download.KNOWN_REPOS) + ")"
+        )
+        self.repo.setToolTip(
+            "Another GGUF repository of QwenLong-L1.5-30B-A3B; its file list is searched for "
+            "the selected quantization."
+        )
+        repo_row = QHBoxLayout()
+        repo_row.addWidget(QLabel("Repository:"))
+        repo_row.addWidget(self.repo, 1)
         self.status = QLabel(" ")
         self.status.setAccessibleName("Transfer status")
         self.status.setWordWrap(True)
@@ -117,7 +132,9 @@ class ModelsDialog(QDialog):
         self.bar.setRange(0, 1000)
         self.bar.hide()
         self.download_button = QPushButton("Download")
-        self.download_button.setToolTip("Fetch the selected file from huggingface.co")
+        self.download_button.setToolTip(
+            "Fetch the selected quantization from Hugging Face (or HF_ENDPOINT's mirror)"
+        )
         self.import_button = QPushButton("Import GGUF…")
         self.cancel_button = QPushButton("Cancel download")
         self.cancel_button.setEnabled(False)
@@ -133,6 +150,7 @@ class ModelsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addWidget(self.table, 1)
+        layout.addLayout(repo_row)
         layout.addLayout(buttons)
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
@@ -158,6 +176,7 @@ class ModelsDialog(QDialog):
         self.copying = busy and not cancellable
         self.download_button.setEnabled(not busy)
         self.import_button.setEnabled(not busy)
+        self.repo.setEnabled(not busy)
         self.cancel_button.setEnabled(busy and cancellable)
         self.bar.setVisible(busy)
 
@@ -168,7 +187,7 @@ class ModelsDialog(QDialog):
     def _download(self) -> None:
         self._busy(True, cancellable=True)
         self.status.setText("Connecting…")
-        self.start_download.emit(self.selected_quant())
+        self.start_download.emit(self.selected_quant(), self.repo.text().strip())
 
     def _import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", "", "GGUF (*.gguf)")

@@ -1,46 +1,44 @@
 """Download a QwenLong GGUF into the models folder, only when the user asks for it.
 
 The app is offline first: nothing here runs unless the user clicks Download or runs
-``python -m app models --download QUANT``. Standard library only (urllib), so a bundled
-app needs nothing more. A 20 GB file over a home connection takes a while and gets cut,
-so the download:
+``python -m app models --download QUANT``; huggingface_hub is imported only then.
 
-- streams to ``<models>/<file>.part`` and resumes it with an HTTP Range request (a server
-  that ignores Range and answers 200 restarts it cleanly);
-- is cancellable between blocks; a cancelled or cut download keeps its ``.part``;
-- checks free disk space before writing;
-- verifies the SHA-256 when one is known (the catalogue, the caller's, or the server's
-  ``X-Linked-Etag``/``ETag`` when it is a 64-hex SHA-256, as Hugging Face sends for LFS
-  files); a mismatch renames the file ``.corrupt``;
-- checks the GGUF magic, then moves the file into place with os.replace, so a model in the
-  folder is always whole.
+Why huggingface_hub: it lists a repository's files (so the file of the quantization the
+user picked is found, not guessed), builds Hub URLs for ``HF_ENDPOINT`` (an on-prem
+mirror), sends ``HF_TOKEN`` only to the Hub, turns the Hub's errors (gated, not found)
+into typed exceptions, and its ``http_get`` resumes a dropped connection in place with a
+Range request (and copes with a server that answers 200 to one). Its ``hf_hub_download``
+is not used: since huggingface_hub 2 it deletes the partial file of a cancelled or cut
+download, and a 20 GB file over a home connection must continue where it stopped. So
+this module keeps ``<models>/<file>.part`` itself, hands it to ``http_get`` to append to,
+and checks what the library does not: free disk space first, the SHA-256 the Hub lists
+for the file (the library only compares sizes), the GGUF magic, then an os.replace into
+place, so a model in the folder is always whole.
 
-An access token (``HF_TOKEN``) is sent only to Hugging Face hosts, as an unredirected
-header (never forwarded to the CDN a download is redirected to), and never logged.
+Nothing is sent that the user did not ask for: telemetry is off (it also stops the user
+agent from fetching a registry from the Hub), a token saved by ``hf auth login`` is never
+read implicitly (only ``HF_TOKEN`` or an explicit one), the HTTP client is the app's own
+(OS trust store, no environment proxies; the proxy in Settings if one is set), and
+``HF_HUB_OFFLINE=1`` is honoured with a message saying so.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
+import json
 import logging
 import os
 import re
 import shutil
-import socket
-import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from app import paths, private
 from app.errors import Cancelled, ModelError, UserError
@@ -52,34 +50,39 @@ from app.units import human_duration
 log = logging.getLogger(__name__)
 
 # -- catalogue ----------------------------------------------------------------------------
-# The Hugging Face repository holding the GGUF builds. Tongyi-Zhiwen publishes
-# QwenLong-L1.5-30B-A3B as safetensors only; GGUF conversions are community uploads whose
-# names we could not check from here (no network). Override it without a new release:
-# QWENLONG_READER_GGUF_REPO=owner/name, or pass --url for one file.
+# Tongyi-Zhiwen publishes QwenLong-L1.5-30B-A3B as safetensors only; GGUF conversions are
+# community uploads. These repository names follow each publisher's usual naming but could
+# not be checked from here (no network): they are tried in order, and the first that has
+# the quantization wins. Another one: QWENLONG_READER_GGUF_REPO=owner/name, the dialog's
+# repository field, or download_model(repo=...).
 REPO_ENV = "QWENLONG_READER_GGUF_REPO"
-DEFAULT_REPO = "mradermacher/QwenLong-L1.5-30B-A3B-GGUF"
-HF_ENDPOINT = "https://huggingface.co"
-URL_PATTERN = "{endpoint}/{repo}/resolve/main/{file}"
+KNOWN_REPOS = (
+    "mradermacher/QwenLong-L1.5-30B-A3B-GGUF",
+    "bartowski/Tongyi-Zhiwen_QwenLong-L1.5-30B-A3B-GGUF",
+    "unsloth/QwenLong-L1.5-30B-A3B-GGUF",
+)
+DEFAULT_REPO = KNOWN_REPOS[0]
+DEFAULT_ENDPOINT = "https://huggingface.co"
 TOKEN_ENV = "HF_TOKEN"
-HF_HOSTS = ("huggingface.co", "hf.co")
+REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass(frozen=True)
 class CatalogueEntry:
-    """One recommended quantization. ``sha256`` stays empty until someone has checked a
-    published value: the download is then verified against the server's X-Linked-Etag
-    (the LFS object's SHA-256, which Hugging Face sends) or a ``sha256`` the user gives."""
+    """One recommended quantization. ``file_name`` is the usual name, shown before the
+    repository is asked; the real one is found in its file list. ``sha256`` stays empty:
+    the Hub's file list gives each file's SHA-256."""
 
     quant: str
     file_name: str
-    size: int  # published size in bytes, for the disk-space check and "which one?"
+    size: int  # published size in bytes, for "which one?" before asking the Hub
     sha256: str = ""
 
     def url(self, repo: str | None = None) -> str:
-        return URL_PATTERN.format(
-            endpoint=HF_ENDPOINT,
-            repo=repo or gguf_repo(),
-            file=urllib.parse.quote(self.file_name),
+        """The usual file's address, for showing (the download looks the file up)."""
+        return (
+            f"{hub_endpoint()}/{repo or gguf_repo()}/resolve/main/"
+            f"{urllib.parse.quote(self.file_name)}"
         )
 
 
@@ -90,7 +93,42 @@ CATALOGUE: dict[str, CatalogueEntry] = {
 
 
 def gguf_repo() -> str:
+    """The repository a download tries first."""
     return os.environ.get(REPO_ENV, "").strip().strip("/") or DEFAULT_REPO
+
+
+def candidate_repos(repo: str | None = None) -> list[str]:
+    """The repositories to try, in order: the user's own choice alone, else the known ones."""
+    chosen = (repo or os.environ.get(REPO_ENV, "")).strip().strip("/")
+    if chosen:
+        if not REPO_RE.match(chosen):
+            raise UserError(
+                f"{chosen!r} is not a Hugging Face repository name.",
+                hint="Write it as owner/name, e.g. bartowski/Tongyi-Zhiwen_QwenLong-L1.5-"
+                "30B-A3B-GGUF (the part of the model page's address after the host).",
+            )
+        return [chosen]
+    return list(KNOWN_REPOS)
+
+
+def hub_endpoint() -> str:
+    """HF_ENDPOINT (an on-prem mirror) or huggingface.co, read at each call."""
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).strip().rstrip("/")
+
+
+def pick_file(files: list[str], quant: str) -> str | None:
+    """The single-file GGUF of ``quant`` among a repository's files (any folder, any
+    publisher's naming: ``X.Q4_K_M.gguf``, ``X-Q4_K_M.gguf``, ``Q4_K_M/X.gguf``)."""
+    token = re.compile(rf"(?<![A-Za-z0-9]){re.escape(quant)}(?![A-Za-z0-9])", re.IGNORECASE)
+    found = [
+        f
+        for f in files
+        if f.lower().endswith(".gguf")
+        and token.search(f)
+        and "mmproj" not in f.lower()
+        and not re.search(r"-\d{5}-of-\d{5}\.gguf$", f)
+    ]
+    return min(found, key=lambda f: (f.count("/"), len(f))) if found else None
 
 
 # -- progress and cancel ------------------------------------------------------------------
@@ -115,6 +153,8 @@ class DownloadProgress:
 
     def describe(self) -> str:
         """One line: 'Q4_K_M.gguf: 42% 7.9 GB of 18.7 GB, 12.3 MB/s, 14 min left'."""
+        if self.phase == "looking":
+            return f"{self.file_name}: looking for the file..."
         if self.phase == "checking":
             of = f" of {human_size(self.done)}" if self.total is None else ""
             return f"{self.file_name}: checking the partial download{of}..."
@@ -146,70 +186,267 @@ class DownloadResult:
     path: Path
     size: int
     sha256: str  # "" when the file was already there and not hashed again
-    verified_by: str  # "catalogue" | "--sha256" | "server ETag" | "" (nothing to compare)
+    verified_by: str  # "catalogue" | "--sha256" | "Hub" | "server ETag" | "" (nothing to compare)
     downloaded: int  # bytes fetched by this call
     resumed_from: int  # bytes of .part that were kept
     already_present: bool = False
+    repo: str = ""  # the repository it came from ("" for a plain URL)
 
 
 # -- the download -------------------------------------------------------------------------
-BLOCK_SIZE = 1024 * 1024
+BLOCK_SIZE = 256 * 1024  # http_get's read size: a cancel is seen after one block (1 s at 256 KB/s)
 TIMEOUT_S = 30.0  # per socket operation: connect, and each read
 DISK_MARGIN = 256 * 1024 * 1024  # left free after the download: logs, database, OS
 PROGRESS_INTERVAL_S = 0.2
 RATE_WINDOW_S = 5.0
-USER_AGENT = "QwenLongReader/0.1 (+urllib)"
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+_client_config: tuple[str, float] | None = None
+
+
+def _hub(proxy: str, timeout: float) -> Any:
+    """huggingface_hub, configured: set the environment before its first import (its
+    constants are read then), and route it through the app's HTTP client."""
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
+    import httpx2
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from app.llm.httpclient import make_client
+
+    hooks: list[Any] = []
+    with contextlib.suppress(ImportError):  # the offline-mode check and request ids
+        from huggingface_hub.utils._http import hf_request_event_hook
+
+        hooks.append(hf_request_event_hook)
+    constants.DOWNLOAD_CHUNK_SIZE = BLOCK_SIZE  # 10 MB by default: a slow cancel
+    client_timeout = httpx2.Timeout(timeout)
+    global _client_config
+    with _active_lock:
+        # Setting a factory closes the library's shared client: never under a download.
+        if _client_config == (proxy, timeout) or _active:
+            return huggingface_hub
+        _client_config = (proxy, timeout)
+    huggingface_hub.set_client_factory(
+        lambda: make_client(
+            proxy=proxy,
+            timeout=client_timeout,
+            follow_redirects=True,  # the Hub sends files from its CDN
+            event_hooks={"request": hooks},
+        )
+    )
+    return huggingface_hub
 
 
 def download_model(
     quant: str | None = None,
     *,
     url: str | None = None,
+    repo: str | None = None,
     sha256: str | None = None,
     dest_dir: Path | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | CancelToken | None = None,
     token: str | None = None,
     timeout: float = TIMEOUT_S,
+    proxy: str | None = None,
 ) -> DownloadResult:
-    """Download ``quant`` from the catalogue (or ``url``) into ``dest_dir`` (the models
-    folder). Blocking: run it on a worker thread. ``progress`` is called from that thread;
-    ``cancel`` is checked between blocks and raises DownloadCancelled. UserError (or
-    ModelError) with a hint on every expected failure; the ``.part`` is kept unless its
-    content is known to be wrong.
+    """Download ``quant`` from the first repository that has it (``repo``, else
+    QWENLONG_READER_GGUF_REPO, else KNOWN_REPOS in order), or the file at ``url``, into
+    ``dest_dir`` (the models folder). Blocking: run it on a worker thread. ``progress``
+    is called from that thread; ``cancel`` is checked on every block and raises
+    DownloadCancelled. UserError (or ModelError) with a hint on every expected failure;
+    the ``.part`` is kept unless its content is known to be wrong.
 
-    ``token`` defaults to the HF_TOKEN environment variable, which is sent only to
-    Hugging Face; a token passed explicitly is sent to ``url``'s host, whatever it is."""
+    ``token`` defaults to HF_TOKEN, sent only to the Hub (``HF_ENDPOINT``). ``proxy``
+    defaults to the one in Settings."""
     entry = _entry(quant)
-    if url:
-        source, name = url, _file_name(url)
-        expected, verified_by = _expected_sha256(sha256, None)  # the catalogue's is not url's
-    elif entry is not None:
-        source, name = entry.url(), entry.file_name
-        expected, verified_by = _expected_sha256(sha256, entry)
-    else:
+    if not url and entry is None:
         raise UserError("Nothing to download: give a quantization or a URL.")
+    expected, verified_by = _expected_sha256(sha256, None if url else entry)
+    if proxy is None:
+        from app.settings import load_settings
+
+        proxy = load_settings().proxy_url
+    hub = _hub(proxy, timeout)
+    if hub.constants.is_offline_mode():
+        raise UserError(
+            "Downloads are switched off: HF_HUB_OFFLINE is set in the environment.",
+            hint="Unset HF_HUB_OFFLINE (or set it to 0) and run the download again; or "
+            "download the file on another machine and use Import.",
+        )
+    endpoint = hub_endpoint()
+    if token is None:
+        token = os.environ.get(TOKEN_ENV, "").strip() or None
     folder = dest_dir or paths.models_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
+    done = _Done(cancel)
+    if url:
+        named = folder / _file_name(url)
+        if named.exists():  # nothing to ask the server
+            return _already_there(named, expected, verified_by, "")
+        source = _url_source(hub, url, endpoint, token, timeout)
+    else:
+        assert entry is not None
+        if progress is not None:
+            progress(DownloadProgress(entry.quant, 0, None, 0.0, phase="looking"))
+        source = _find(hub, entry.quant, candidate_repos(repo), endpoint, token, timeout, done)
+    target = folder / source.name
+    if not expected and source.sha256:
+        expected, verified_by = source.sha256, source.sha_from
     if target.exists():
-        return _already_there(target, expected, verified_by)
-    if token is None:
-        env_token = os.environ.get(TOKEN_ENV, "").strip()
-        token = env_token if env_token and _is_hf(source) else None
+        return _already_there(target, expected, verified_by, source.repo)
     with _claim(target):
-        return _Download(
-            source,
-            target,
-            expected=expected,
-            verified_by=verified_by,
-            size_hint=entry.size if entry and not url else None,
-            progress=progress,
-            cancel=cancel,
-            token=token or None,
-            timeout=timeout,
-        ).run()
+        return _Download(hub, source, target, expected, verified_by, progress, done).run()
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One file to fetch, as the Hub (or a plain server) describes it."""
+
+    url: str  # where the bytes are (after the Hub's redirect to its CDN)
+    name: str  # the file name in the models folder
+    size: int | None
+    sha256: str
+    sha_from: str  # "Hub" | "server ETag" | ""
+    headers: dict[str, str]  # the token only when ``url`` is on the Hub's host
+    repo: str = ""
+    etag: str = ""
+
+
+class _Done:
+    """The cancel flag, whichever kind the caller passed."""
+
+    def __init__(self, cancel: threading.Event | CancelToken | None) -> None:
+        self.cancel = cancel
+
+    def __bool__(self) -> bool:
+        if self.cancel is None:
+            return False
+        if isinstance(self.cancel, CancelToken):
+            return self.cancel.cancelled
+        return self.cancel.is_set()
+
+
+def _find(
+    hub: Any,
+    quant: str,
+    repos: list[str],
+    endpoint: str,
+    token: str | None,
+    timeout: float,
+    cancelled: _Done,
+) -> _Source:
+    """The first repository with a single-file GGUF of ``quant``, asked in order."""
+    import httpx2
+    from huggingface_hub.utils import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    api = hub.HfApi(endpoint=endpoint, token=token or False)
+    tried: list[str] = []
+    gated: list[str] = []
+    for repo in repos:
+        if cancelled:
+            raise Cancelled()
+        try:
+            info = api.model_info(repo, files_metadata=True, timeout=timeout)
+        except GatedRepoError:
+            log.info("download: %s is gated", repo)
+            gated.append(repo)
+            continue
+        except RepositoryNotFoundError:
+            log.info("download: %s not found (or private)", repo)
+            tried.append(f"{repo} (not found)")
+            continue
+        except HfHubHTTPError as error:
+            raise _hub_error(error, endpoint, repo) from None
+        except (httpx2.HTTPError, OSError) as error:  # OfflineModeIsEnabled is an OSError
+            raise _network_error(error, endpoint, timeout) from None
+        siblings = {s.rfilename: s for s in info.siblings or []}
+        name = pick_file(sorted(siblings), quant)
+        if name is None:
+            log.info("download: %s has no single-file %s GGUF", repo, quant)
+            tried.append(f"{repo} (no {quant} file)")
+            continue
+        sibling = siblings[name]
+        lfs = getattr(sibling, "lfs", None)
+        sha = str(getattr(lfs, "sha256", "") or "").lower()
+        size = getattr(lfs, "size", None) or getattr(sibling, "size", None)
+        file_url = hub.hf_hub_url(repo, name, endpoint=endpoint)
+        meta = _metadata(hub, file_url, endpoint, token, timeout, repo)
+        etag = (meta.etag or "").lower()
+        if not SHA256_RE.match(sha) and SHA256_RE.match(etag):
+            sha = etag
+        location = urllib.parse.urljoin(file_url, meta.location or file_url)
+        return _Source(
+            url=location,
+            name=name.rsplit("/", 1)[-1],
+            size=meta.size or size,
+            sha256=sha if SHA256_RE.match(sha) else "",
+            sha_from="Hub" if SHA256_RE.match(sha) else "",
+            headers=_auth(token, location, endpoint),
+            repo=repo,
+            etag=etag,
+        )
+    if gated and not tried:
+        raise _gated(gated[0], token)
+    where = "; ".join(tried + [f"{g} (gated)" for g in gated])
+    raise UserError(
+        f"No {quant} GGUF of QwenLong-L1.5-30B-A3B was found on {_host(endpoint)}: {where}.",
+        hint="Find a GGUF repository of it on the Hub and enter it as owner/name (the "
+        f"dialog's Repository field, or set {REPO_ENV}=owner/name); or download the file "
+        "in a browser and use Import.",
+    )
+
+
+def _metadata(
+    hub: Any, url: str, endpoint: str, token: str | None, timeout: float, repo: str
+) -> Any:
+    import httpx2
+    from huggingface_hub.utils import GatedRepoError, HfHubHTTPError
+
+    try:
+        return hub.get_hf_file_metadata(url, token=token or False, timeout=timeout)
+    except GatedRepoError:
+        raise _gated(repo, token) from None
+    except HfHubHTTPError as error:
+        raise _hub_error(error, endpoint, repo) from None
+    except (httpx2.HTTPError, OSError) as error:
+        raise _network_error(error, url, timeout) from None
+
+
+def _url_source(hub: Any, url: str, endpoint: str, token: str | None, timeout: float) -> _Source:
+    """A file given by its address: a Hub ``/resolve/`` link, or any other server's."""
+    name = _file_name(url)
+    on_hub = _same_host(url, endpoint)
+    meta = _metadata(hub, url, endpoint, token if on_hub else None, timeout, "")
+    etag = (meta.etag or "").lower()
+    location = urllib.parse.urljoin(url, meta.location or url)
+    sha = etag if SHA256_RE.match(etag) else ""
+    return _Source(
+        url=location,
+        name=name,
+        size=meta.size,
+        sha256=sha,
+        sha_from="server ETag" if sha else "",
+        headers=_auth(token if on_hub else None, location, endpoint),
+        etag=etag,
+    )
+
+
+def _auth(token: str | None, url: str, endpoint: str) -> dict[str, str]:
+    """The token goes only to the Hub's own host, never to the CDN it redirects to."""
+    return {"authorization": f"Bearer {token}"} if token and _same_host(url, endpoint) else {}
+
+
+def _same_host(url: str, endpoint: str) -> bool:
+    a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(endpoint)
+    return (a.hostname or "").lower() == (b.hostname or "").lower() and a.port == b.port
+
+
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc.rpartition("@")[2] or url
 
 
 _active: set[Path] = set()
@@ -271,12 +508,7 @@ def _expected_sha256(given: str | None, entry: CatalogueEntry | None) -> tuple[s
     return "", ""
 
 
-def _is_hf(url: str) -> bool:
-    host = (urllib.parse.urlsplit(url).hostname or "").lower()
-    return any(host == h or host.endswith("." + h) for h in HF_HOSTS)
-
-
-def _already_there(target: Path, expected: str, verified_by: str) -> DownloadResult:
+def _already_there(target: Path, expected: str, verified_by: str, repo: str) -> DownloadResult:
     _check_magic(target, corrupt_on_failure=False)
     size = target.stat().st_size
     digest = ""
@@ -291,177 +523,215 @@ def _already_there(target: Path, expected: str, verified_by: str) -> DownloadRes
                 hint=f"Delete {target} and download it again.",
             )
     log.info("download: %s already present", target)
-    return DownloadResult(target, size, digest, verified_by if digest else "", 0, 0, True)
+    return DownloadResult(target, size, digest, verified_by if digest else "", 0, 0, True, repo)
 
 
-class _RecordRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows redirects as urllib does, remembering the headers of each redirect:
-    Hugging Face puts X-Linked-Etag (the file's SHA-256) and X-Linked-Size on its 302 to
-    the CDN, not on the CDN's answer."""
+class _HashingFile:
+    """The .part as http_get writes to it: hashes what is appended, so the file is read
+    only once. http_get rewinds and truncates it when a server ignores Range; the hash
+    then starts again from what is left."""
 
-    def __init__(self) -> None:
-        self.headers: list[Message] = []
+    def __init__(self, file: Any, digest: Any, size: int) -> None:
+        self.file = file
+        self.digest = digest
+        self.size = size
 
-    def redirect_request(
-        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> urllib.request.Request | None:
-        self.headers.append(headers)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    def write(self, data: bytes) -> int:
+        self.file.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return int(self.file.tell())
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return int(self.file.seek(offset, whence))
+
+    def truncate(self, size: int | None = None) -> int:
+        end = int(self.file.truncate(size))
+        if end != self.size:  # only a rewind to 0 happens (see http_get); rehash otherwise
+            self.file.flush()
+            self.digest = _sha256_of(Path(self.file.name), end)
+            self.size = end
+        return end
 
 
-class _Restart(Exception):
-    """The server did not continue where the .part ends: download from byte 0."""
+def _sha256_of(path: Path, length: int, cancelled: _Done | None = None) -> Any:
+    digest = hashlib.sha256()
+    done = 0
+    with path.open("rb") as f:
+        while done < length and (block := f.read(min(HASH_BLOCK, length - done))):
+            if cancelled:
+                raise Cancelled()
+            digest.update(block)
+            done += len(block)
+    return digest
 
 
 class _Download:
     def __init__(
         self,
-        url: str,
+        hub: Any,
+        source: _Source,
         target: Path,
-        *,
         expected: str,
         verified_by: str,
-        size_hint: int | None,
         progress: ProgressCallback | None,
-        cancel: threading.Event | CancelToken | None,
-        token: str | None,
-        timeout: float,
+        cancelled: _Done,
     ) -> None:
-        self.url = url
+        self.hub = hub
+        self.source = source
         self.target = target
         self.part = target.with_name(target.name + ".part")
+        self.about = target.with_name(target.name + ".part.json")  # what the .part is of
         self.corrupt = target.with_name(target.name + ".corrupt")
         self.expected = expected
         self.verified_by = verified_by
-        self.size_hint = size_hint
         self.progress = progress
-        self.cancel = cancel
-        self.token = token
-        self.timeout = timeout
-        self.host = urllib.parse.urlsplit(url).hostname or url
-        self.total: int | None = None
-        self.server_sha = ""
-        self.downloaded = 0
-        self.resumed_from = 0
+        self.cancelled = cancelled
+        self.host = _host(source.url)
+        self.total = source.size
+        self.offset = 0
+        self.file: _HashingFile | None = None
+        self.rate = _Rate(0)
+        self.last_report = 0.0
 
-    # -- the steps ----------------------------------------------------------------------
     def run(self) -> DownloadResult:
-        offset = self.part.stat().st_size if self.part.exists() else 0
-        if self.size_hint:
-            self._check_disk(self.size_hint - offset, self.size_hint)
-        log.info("download: %s -> %s (resume at %d)", _safe_url(self.url), self.part, offset)
-        for _attempt in range(2):
+        self.offset = self._kept()
+        if self.total is not None:
+            self._check_disk(self.total - self.offset, self.total)
+        log.info(
+            "download: %s -> %s (resume at %d)", _safe_url(self.source.url), self.part, self.offset
+        )
+        digest = self._hash_kept()
+        self.rate = _Rate(self.offset)
+        with self.part.open("ab") as out:
+            self.file = _HashingFile(out, digest, self.offset)
             try:
-                digest = self._fetch(offset)
-                break
-            except _Restart:
-                offset = 0
-        else:  # pragma: no cover - a second restart means a broken server
-            raise UserError(f"{self.host} keeps changing the file; try again later.")
-        return self._finish(digest)
-
-    def _fetch(self, offset: int) -> str:
-        """One GET from ``offset``; appends to .part and returns the whole file's SHA-256."""
-        if _is_cancelled(self.cancel):
-            raise DownloadCancelled(self.part, offset, self.total)
-        redirects = _RecordRedirects()
-        opener = urllib.request.build_opener(redirects)
-        request = urllib.request.Request(self.url, headers={"User-Agent": USER_AGENT})
-        request.add_header("Accept-Encoding", "identity")  # byte offsets must be the file's
-        if offset:
-            request.add_header("Range", f"bytes={offset}-")
-        if self.token:
-            # Unredirected: urllib does not copy it onto the redirect to the CDN.
-            request.add_unredirected_header("Authorization", f"Bearer {self.token}")
-        try:
-            response = opener.open(request, timeout=self.timeout)
-        except urllib.error.HTTPError as error:
-            with contextlib.closing(error):
-                if error.code == 416 and offset:
-                    return self._range_not_satisfiable(error, offset)
-                raise self._http_error(error.code, error.reason, offset) from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
-            raise self._network_error(error, offset) from None
-        with response:
-            headers = response.headers
-            self.server_sha = _sha_from_headers([*redirects.headers, headers])
-            status = response.status
-            if status == 206:
-                start, total = _content_range(headers.get("Content-Range", ""))
-                if start != offset:
-                    log.info("download: asked for byte %d, got %s; restarting", offset, start)
-                    self.part.unlink(missing_ok=True)
-                    raise _Restart
-                self.total = total
-            elif status == 200:
-                if offset:
-                    log.info("download: %s ignored the Range request; restarting", self.host)
-                offset = 0
-                self.total = _int(headers.get("Content-Length"))
-            else:
-                raise self._http_error(status, response.reason, offset)
-            if self.total is None:
-                self.total = _linked_size([*redirects.headers, headers])
-            if self.total is not None:
-                self._check_disk(self.total - offset, self.total)
-            self.resumed_from = offset
-            digest = self._hash_part(offset)
-            return self._stream(response, offset, digest)
-
-    def _stream(self, response: Any, offset: int, digest: Any) -> str:
-        done = offset
-        rate = _Rate(done)
-        last_report = 0.0
-        block = self._read(response, done)
-        if not offset and len(block) >= 4 and block[:4] != MAGIC:
-            self._not_gguf(response, block)  # before writing: a web page never lands on disk
-        with self.part.open("ab" if offset else "wb") as out:
-            try:
-                while block:
-                    out.write(block)
-                    digest.update(block)
-                    done += len(block)
-                    self.downloaded += len(block)
-                    now = time.monotonic()
-                    if now - last_report >= PROGRESS_INTERVAL_S:
-                        last_report = now
-                        self._report(done, rate.update(done, now))
-                    if _is_cancelled(self.cancel):  # after the report: its callback may cancel
-                        log.info("download: cancelled at %d bytes", done)
-                        raise DownloadCancelled(self.part, done, self.total)
-                    block = self._read(response, done)
+                self._get()
             finally:
                 out.flush()
                 with contextlib.suppress(OSError):
                     os.fsync(out.fileno())
-        self._report(done, rate.update(done, time.monotonic()))
-        if self.total is not None and done < self.total:
-            raise self._cut(done, None)
-        if self.total is not None and done > self.total:
-            os.replace(self.part, self.corrupt)
-            raise UserError(
-                f"{self.host} sent {done:,} bytes for a {self.total:,}-byte file; "
-                f"kept as {self.corrupt.name}.",
-                hint=f"Delete {self.corrupt} and download again.",
-            )
-        return str(digest.hexdigest())
+        self._report()
+        return self._finish(self.file.digest.hexdigest())
 
-    def _read(self, response: Any, done: int) -> bytes:
+    def _kept(self) -> int:
+        """Bytes of a .part that belongs to this same file; a stale one is dropped."""
+        if not self.part.exists():
+            self._describe_part()
+            return 0
         try:
-            return bytes(response.read(BLOCK_SIZE))
-        except (OSError, http.client.HTTPException) as error:
-            raise self._cut(done, error) from None
+            about = json.loads(self.about.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            about = {}
+        kept = self.part.stat().st_size
+        # No note (a .part from an older version): keep it, the checksum has the last word.
+        same = not about or (about.get("etag"), about.get("size")) == (self.source.etag, self.total)
+        if not same or (self.total is not None and kept > self.total):
+            log.info("download: the kept %s is of another version; starting over", self.part)
+            self.part.unlink()
+            self._describe_part()
+            return 0
+        return kept
+
+    def _describe_part(self) -> None:
+        with contextlib.suppress(OSError):
+            self.about.write_text(
+                json.dumps(
+                    {"etag": self.source.etag, "size": self.total, "repo": self.source.repo}
+                ),
+                encoding="utf-8",
+            )
+
+    def _hash_kept(self) -> Any:
+        if not self.offset:
+            return hashlib.sha256()
+        self._report(phase="checking")
+        try:
+            return _sha256_of(self.part, self.offset, self.cancelled)
+        except Cancelled:
+            raise DownloadCancelled(self.part, self.offset, self.total) from None
+
+    def _get(self) -> None:
+        import httpx2
+        from huggingface_hub.utils import HfHubHTTPError
+
+        assert self.file is not None
+        download = self
+
+        class Progress:
+            """http_get's progress bar: reports, and stops the download on a cancel."""
+
+            def __init__(self, **_: Any) -> None:
+                pass
+
+            def __enter__(self) -> Progress:
+                return self
+
+            def __exit__(self, *_: Any) -> None:
+                pass
+
+            def update(self, n: int) -> None:  # called before each block is written
+                if download.cancelled:
+                    raise Cancelled()
+                download._report()
+
+        from huggingface_hub.file_download import http_get
+
+        try:
+            http_get(
+                self.source.url,
+                cast(BinaryIO, self.file),
+                resume_size=self.offset,
+                headers=dict(self.source.headers),
+                expected_size=self.total,
+                displayed_filename=self.target.name,
+                tqdm_class=Progress,
+            )
+        except Cancelled:
+            log.info("download: cancelled at %d bytes", self._done())
+            raise DownloadCancelled(self.part, self._done(), self.total) from None
+        except HfHubHTTPError as error:
+            raise _hub_error(
+                error, self.source.url, self.source.repo, self._resume_hint()
+            ) from None
+        except OSError as error:
+            if "Consistency check failed" in str(error):
+                raise self._cut(None) from None
+            raise self._cut(error) from None
+        except httpx2.HTTPError as error:  # after http_get's own retries
+            raise _network_error(error, self.source.url, 0, self._resume_hint()) from None
+
+    def _done(self) -> int:
+        return self.file.size if self.file is not None else self.offset
+
+    def _report(self, phase: str = "downloading") -> None:
+        now = time.monotonic()
+        if phase == "downloading" and now - self.last_report < PROGRESS_INTERVAL_S:
+            return
+        self.last_report = now
+        if self.progress is not None:
+            done = self.offset if phase == "checking" else self._done()
+            rate = 0.0 if phase == "checking" else self.rate.update(done, now)
+            self.progress(
+                DownloadProgress(self.target.name, done, self.total, rate, self.offset, phase)
+            )
 
     def _finish(self, digest: str) -> DownloadResult:
         expected, by = self.expected, self.verified_by
-        if not expected and self.server_sha:
-            expected, by = self.server_sha, "server ETag"
+        size = self.part.stat().st_size
+        if self.total is not None and size != self.total:
+            raise self._cut(None)
         if expected and digest != expected:
             os.replace(self.part, self.corrupt)
+            self.about.unlink(missing_ok=True)
             log.info("download: SHA-256 mismatch for %s (%s)", self.target.name, by)
             source = {
                 "--sha256": "the --sha256 you gave",
                 "catalogue": "the published one",
+                "Hub": f"the one {self.host} lists for it",
                 "server ETag": f"the one {self.host} announced",
             }[by]
             raise ModelError(
@@ -474,34 +744,18 @@ class _Download:
         if self.total is None:  # no length to compare: the GGUF's own tensor table tells
             _check_whole(self.part, self._resume_hint())
         os.replace(self.part, self.target)  # atomic: the models folder never has half a file
+        self.about.unlink(missing_ok=True)
         _remember_hash(self.target, digest)
-        size = self.target.stat().st_size
         log.info("download: %s complete, %d bytes, sha256 %s (%s)", self.target, size, digest, by)
         return DownloadResult(
-            self.target, size, digest, by if expected else "", self.downloaded, self.resumed_from
+            self.target,
+            size,
+            digest,
+            by if expected else "",
+            size - self.offset,
+            self.offset,
+            repo=self.source.repo,
         )
-
-    # -- helpers ------------------------------------------------------------------------
-    def _hash_part(self, offset: int) -> Any:
-        """A SHA-256 fed with the kept .part, so resuming never reads the file twice."""
-        digest = hashlib.sha256()
-        if not offset:
-            return digest
-        done = 0
-        self._report(0, 0.0, phase="checking")
-        with self.part.open("rb") as f:
-            while done < offset and (block := f.read(min(HASH_BLOCK, offset - done))):
-                if _is_cancelled(self.cancel):
-                    raise DownloadCancelled(self.part, offset, self.total)
-                digest.update(block)
-                done += len(block)
-        return digest
-
-    def _report(self, done: int, rate: float, phase: str = "downloading") -> None:
-        if self.progress is not None:
-            self.progress(
-                DownloadProgress(self.target.name, done, self.total, rate, self.resumed_from, phase)
-            )
 
     def _check_disk(self, needed: int, total: int) -> None:
         free = shutil.disk_usage(self.target.parent).free
@@ -523,108 +777,99 @@ class _Download:
             )
         return "Run the download again, or download in a browser and use Import."
 
-    def _cut(self, done: int, error: BaseException | None) -> UserError:
+    def _cut(self, error: BaseException | None) -> UserError:
+        done = self.part.stat().st_size if self.part.exists() else 0
         total = f" of {human_size(self.total)}" if self.total else ""
-        why = f" ({_reason(error)})" if error is not None else ""
+        why = f" ({error})" if error is not None else ""
         log.info("download: connection lost at %d bytes%s", done, why)
         return UserError(
             f"The connection to {self.host} was lost after {human_size(done)}{total}{why}.",
             hint=self._resume_hint(),
         )
 
-    def _http_error(self, code: int, reason: str, offset: int) -> UserError:
-        log.info("download: HTTP %d %s from %s", code, reason, self.host)
-        if code == 404:
-            return UserError(
-                f"{self.target.name} was not found at {_safe_url(self.url)} (HTTP 404).",
-                hint=f"The repository may have moved or renamed its files. Find the GGUF on "
-                f"huggingface.co and pass its link with --url, or set {REPO_ENV}=owner/name; "
-                "or download it in a browser and use Import.",
-            )
-        if code in (401, 403) and self.token:
-            return UserError(
-                f"{self.host} refused the download (HTTP {code}) with the access token given.",
-                hint="The model may be gated: open its page in a browser, log in with the "
-                "token's account and accept its terms; or download the .gguf there and add it "
-                "with Import (`python -m app models --import FILE`).",
-            )
-        if code in (401, 403):
-            return UserError(
-                f"{self.host} refused the download (HTTP {code}): the model is gated or "
-                "needs you to log in.",
-                hint="Open the model page in a browser, log in and accept its terms, download "
-                "the .gguf there and add it with Import (`python -m app models --import "
-                f"FILE`); or create an access token and set {TOKEN_ENV}.",
-            )
-        if code == 429:
-            return UserError(
-                f"{self.host} is limiting downloads (HTTP 429).",
-                hint="Wait a few minutes. " + self._resume_hint(),
-            )
-        if code >= 500:
-            return UserError(
-                f"{self.host} had an error (HTTP {code} {reason}).",
-                hint="Try again later. " + self._resume_hint(),
-            )
+
+# -- messages -----------------------------------------------------------------------------
+def _gated(repo: str, token: str | None) -> UserError:
+    if token:
         return UserError(
-            f"{self.host} answered HTTP {code} {reason} for {_safe_url(self.url)}.",
-            hint="Check the URL; " + self._resume_hint(),
+            f"{repo} is gated and refused the access token given.",
+            hint="Open its page in a browser, log in with the token's account and accept its "
+            "terms; or download the .gguf there and add it with Import (`python -m app "
+            "models --import FILE`).",
         )
+    return UserError(
+        f"{repo} is gated: it needs you to log in and accept its terms.",
+        hint="Open its page in a browser, log in and accept the terms, then create an access "
+        f"token and set {TOKEN_ENV}; or download the .gguf there and use Import (`python -m "
+        "app models --import FILE`).",
+    )
 
-    def _network_error(self, error: BaseException, offset: int) -> UserError:
-        reason = error.reason if isinstance(error, urllib.error.URLError) else error
-        log.info("download: cannot reach %s: %s", self.host, _reason(reason))
-        if isinstance(reason, socket.gaierror):
-            return UserError(
-                f"Cannot find {self.host}: no network connection, or DNS is not working.",
-                hint="Check the connection (and any proxy: HTTPS_PROXY), then run the download "
-                "again (it continues from what is already downloaded); or download the file "
-                "on another machine and use Import.",
-            )
-        if isinstance(reason, (TimeoutError, socket.timeout)):
-            return UserError(
-                f"{self.host} did not answer within {self.timeout:g} s.",
-                hint="The network may be slow or blocked. " + self._resume_hint(),
-            )
-        if isinstance(reason, ssl.SSLError):
-            return UserError(
-                f"A secure connection to {self.host} failed ({_reason(reason)}).",
-                hint="A proxy or firewall may be intercepting HTTPS; download the file in a "
-                "browser and use Import.",
-            )
-        if isinstance(reason, ConnectionRefusedError):
-            return UserError(
-                f"{self.host} refused the connection.",
-                hint="Check the URL, proxy and firewall. " + self._resume_hint(),
-            )
+
+def _hub_error(error: Any, url: str, repo: str, resume: str = "") -> UserError:
+    from huggingface_hub.utils import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError
+
+    status = getattr(getattr(error, "response", None), "status_code", 0) or 0
+    host = _host(url)
+    resume = resume or "Run the download again, or download in a browser and use Import."
+    log.info("download: HTTP %s from %s: %s", status, host, str(error).splitlines()[0])
+    if isinstance(error, GatedRepoError):
+        return _gated(repo or host, None)
+    if isinstance(error, (RepositoryNotFoundError, EntryNotFoundError)) or status == 404:
         return UserError(
-            f"Cannot download from {self.host}: {_reason(reason)}.",
-            hint="Check the network connection. " + self._resume_hint(),
+            f"{repo or _safe_url(url)} was not found on {host} (HTTP 404).",
+            hint=f"The repository may have moved or renamed its files. Enter another one as "
+            f"owner/name (or set {REPO_ENV}), pass the file's link with --url, or download "
+            "it in a browser and use Import.",
         )
-
-    def _range_not_satisfiable(self, error: urllib.error.HTTPError, offset: int) -> str:
-        """416: the .part is as long as the file (a download cut between the last byte and
-        the rename) or longer (a different file): finish it, or start over."""
-        _, total = _content_range(error.headers.get("Content-Range", ""))
-        self.server_sha = _sha_from_headers([error.headers])
-        if total == offset:
-            self.total = total
-            self.resumed_from = offset
-            return str(self._hash_part(offset).hexdigest())
-        log.info("download: .part (%d bytes) does not fit the file (%s); restarting", offset, total)
-        self.part.unlink(missing_ok=True)
-        raise _Restart
-
-    def _not_gguf(self, response: Any, block: bytes) -> None:
-        kind = response.headers.get("Content-Type", "unknown type")
-        self.part.unlink(missing_ok=True)
-        raise ModelError(
-            f"{self.host} did not send a GGUF model for {self.target.name} (it sent {kind}, "
-            f"starting {block[:16]!r}).",
-            hint="The link may point to a web page (use the file's 'download' link, with "
-            "/resolve/ in it), or a login or proxy page answered instead; download it in a "
-            "browser and use Import.",
+    if status in (401, 403):
+        return UserError(
+            f"{host} refused the download (HTTP {status}): the model is gated or needs you "
+            "to log in.",
+            hint="Open the model page in a browser, log in and accept its terms; create an "
+            f"access token and set {TOKEN_ENV}; or download the .gguf there and use Import.",
         )
+    if status == 429:
+        return UserError(
+            f"{host} is limiting downloads (HTTP 429).", hint="Wait a few minutes. " + resume
+        )
+    if status >= 500:
+        return UserError(f"{host} had an error (HTTP {status}).", hint="Try again later. " + resume)
+    return UserError(f"{host} answered HTTP {status} for {_safe_url(url)}.", hint=resume)
+
+
+def _network_error(error: BaseException, url: str, timeout: float, resume: str = "") -> UserError:
+    import httpx2
+
+    host = _host(url)
+    resume = resume or "Run the download again, or download in a browser and use Import."
+    text = str(error) or type(error).__name__
+    log.info("download: cannot reach %s: %s", host, text)
+    if type(error).__name__ == "OfflineModeIsEnabled":
+        return UserError(
+            "Downloads are switched off: HF_HUB_OFFLINE is set.",
+            hint="Unset HF_HUB_OFFLINE and try again, or download elsewhere and use Import.",
+        )
+    proxy_hint = "If this network needs a proxy, enter it in Settings (environment proxy "
+    proxy_hint += "variables are not used). "
+    if any(s in text for s in ("Name or service", "nodename", "getaddrinfo", "No address")):
+        return UserError(
+            f"Cannot find {host}: no network connection, or DNS is not working.",
+            hint=f"Check the connection. {proxy_hint}{resume}",
+        )
+    if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
+        return UserError(
+            f"A secure connection to {host} failed ({text}).",
+            hint="A proxy or firewall may be intercepting HTTPS: its certificate must be "
+            f"installed in the system's certificate store. {resume}",
+        )
+    if isinstance(error, httpx2.TimeoutException):
+        return UserError(
+            f"{host} did not answer in time{f' ({timeout:g} s)' if timeout else ''}.",
+            hint=f"The network may be slow or blocked. {proxy_hint}{resume}",
+        )
+    if "refused" in text.lower():
+        return UserError(f"{host} refused the connection.", hint=f"{proxy_hint}{resume}")
+    return UserError(f"Cannot download from {host}: {text}.", hint=f"{proxy_hint}{resume}")
 
 
 class _Rate:
@@ -639,14 +884,6 @@ class _Rate:
             self.samples.popleft()
         t0, d0 = self.samples[0]
         return (done - d0) / (now - t0) if now > t0 else 0.0
-
-
-def _is_cancelled(cancel: threading.Event | CancelToken | None) -> bool:
-    if cancel is None:
-        return False
-    if isinstance(cancel, CancelToken):
-        return cancel.cancelled
-    return cancel.is_set()
 
 
 def _check_magic(path: Path, *, corrupt_on_failure: bool) -> None:
@@ -680,49 +917,6 @@ def _check_whole(part: Path, hint: str) -> None:
         ) from None
 
 
-def _sha_from_headers(all_headers: list[Any]) -> str:
-    """The SHA-256 a server announces: Hugging Face's X-Linked-Etag for LFS files, or a
-    plain ETag that is 64 hex digits (weak or quoted forms included). Anything else (an
-    MD5, a git blob id) is not a SHA-256 and is ignored."""
-    for name in ("X-Linked-Etag", "ETag"):
-        for headers in reversed(all_headers):
-            value = (headers.get(name) or "").strip()
-            value = value.removeprefix("W/").strip('"').lower()
-            if SHA256_RE.match(value):
-                return value
-    return ""
-
-
-def _linked_size(all_headers: list[Any]) -> int | None:
-    for headers in reversed(all_headers):
-        size = _int(headers.get("X-Linked-Size"))
-        if size is not None:
-            return size
-    return None
-
-
-def _content_range(value: str) -> tuple[int | None, int | None]:
-    """'bytes 100-199/1000' -> (100, 1000); 'bytes */1000' -> (None, 1000)."""
-    match = re.match(r"^\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*$", value or "")
-    if not match:
-        return None, None
-    start = int(match.group(1)) if match.group(1) is not None else None
-    total = int(match.group(2)) if match.group(2) != "*" else None
-    return start, total
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _reason(error: object) -> str:
-    text = str(error) or type(error).__name__
-    return text.removeprefix("<urlopen error ").removesuffix(">")
-
-
 def _safe_url(url: str) -> str:
     """The URL without a query or credentials, for logs and messages (signed CDN URLs
     and user:password@ never reach a log)."""
@@ -735,8 +929,6 @@ def _safe_url(url: str) -> str:
 
 def _remember_hash(path: Path, digest: str) -> None:
     """Seed file_sha256's cache: `models` then lists the file without reading 20 GB."""
-    import json
-
     cache_file = paths.cache_dir() / HASH_CACHE_NAME
     with contextlib.suppress(OSError):
         cache = _load_cache(cache_file)

@@ -1,9 +1,10 @@
-"""Getting the model from the window: a real download from a loopback HTTP server (the
-same server as the download tests), import of a real GGUF, and the window's unload and
-load-again-on-ask."""
+"""Getting the model from the window: a real download from the fake Hub on loopback (the
+same one as the download tests), with the repository typed in the dialog, a pause that
+keeps the part, import of a real GGUF."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,9 @@ import pytest
 from app import paths
 from app.gui.models_dialog import ModelsDialog
 from app.llm import download
-from app.llm.download import CatalogueEntry
 from app.llm.hardware import Hardware
 from tests.fixtures.tiny_qwen3moe import write_tiny_qwen3moe
-from tests.llm.test_download import server, small_blocks, tiny_bytes  # noqa: F401 - fixtures
+from tests.llm.test_download import NAME, hub, offline_hub, tiny_bytes  # noqa: F401 - fixtures
 
 HARDWARE = Hardware(total_ram=32 << 30, available_ram=24 << 30, cpu_count=8, system="Linux")
 
@@ -33,36 +33,45 @@ def test_lists_each_quantization_with_size_and_fit(dialog):
     for row in range(dialog.table.rowCount()):
         assert dialog.table.item(row, 1).text().endswith("GB")
         assert dialog.table.item(row, 2).text()  # a verdict for this machine
+    assert download.KNOWN_REPOS[0] in dialog.repo.placeholderText()
 
 
-def test_download_from_a_server_then_it_becomes_the_model(qtbot, server, monkeypatch):  # noqa: F811
-    body = server.served.body
-    monkeypatch.setattr(download, "URL_PATTERN", "{endpoint}/files/{file}")
-    monkeypatch.setattr(download, "HF_ENDPOINT", server.base)
-    entry = CatalogueEntry("Q4_K_M", "QwenLong-test.Q4_K_M.gguf", len(body))
-    monkeypatch.setattr(download, "CATALOGUE", {"Q4_K_M": entry})
-    d = ModelsDialog(HARDWARE)
-    qtbot.addWidget(d)
-    with qtbot.waitSignal(d.model_chosen, timeout=30_000) as chosen:
-        d.download_button.click()
+def test_download_from_the_hub_then_it_becomes_the_model(qtbot, dialog, hub, tiny_bytes):  # noqa: F811
+    with qtbot.waitSignal(dialog.model_chosen, timeout=60_000) as chosen:
+        dialog.download_button.click()
     target = Path(chosen.args[0])
-    assert target == paths.models_dir() / entry.file_name
-    assert target.read_bytes() == body
-    assert "Ready" in d.status.text() and d.download_button.isEnabled()
-    d.done(0)
+    assert target == paths.models_dir() / NAME and target.read_bytes() == tiny_bytes
+    assert "Ready" in dialog.status.text() and dialog.download_button.isEnabled()
 
 
-def test_a_failed_download_says_why_and_keeps_the_dialog_usable(qtbot, server, monkeypatch):  # noqa: F811
-    server.served.mode = "404"
-    monkeypatch.setattr(download, "URL_PATTERN", "{endpoint}/files/{file}")
-    monkeypatch.setattr(download, "HF_ENDPOINT", server.base)
-    d = ModelsDialog(HARDWARE)
-    qtbot.addWidget(d)
-    d.download_button.click()
-    qtbot.waitUntil(lambda: d.download_button.isEnabled(), timeout=30_000)
-    assert "404" in d.status.text() or "not found" in d.status.text().lower()
-    assert not any(paths.models_dir().glob("*.gguf"))
-    d.done(0)
+def test_a_typed_repository_is_the_one_asked(qtbot, dialog, hub, tiny_bytes):  # noqa: F811
+    hub.repos["someone/Other-GGUF"] = {"other-Q4_K_M.gguf": tiny_bytes}
+    dialog.repo.setText(" someone/Other-GGUF ")
+    with qtbot.waitSignal(dialog.model_chosen, timeout=60_000) as chosen:
+        dialog.download_button.click()
+    assert Path(chosen.args[0]).name == "other-Q4_K_M.gguf"
+    listed = [r["path"] for r in hub.requests if r["path"].startswith("/api/")]
+    assert listed == ["/api/models/someone/Other-GGUF"]
+
+
+def test_a_failed_download_says_why_and_keeps_the_dialog_usable(qtbot, dialog, hub):  # noqa: F811
+    dialog.repo.setText("someone/Missing-GGUF")
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: dialog.download_button.isEnabled(), timeout=30_000)
+    assert "No Q4_K_M GGUF" in dialog.status.text()
+    assert dialog.repo.isEnabled() and not any(paths.models_dir().glob("*.gguf"))
+
+
+def test_pause_keeps_the_part(qtbot, dialog, hub):  # noqa: F811
+    hub.trickle_s = 0.03
+    started = threading.Event()
+    dialog.worker.progress.connect(lambda line, per_mille: per_mille > 0 and started.set())
+    dialog.download_button.click()
+    qtbot.waitUntil(started.is_set, timeout=30_000)
+    dialog.cancel_button.click()
+    qtbot.waitUntil(lambda: dialog.download_button.isEnabled(), timeout=5_000)
+    assert "Paused" in dialog.status.text()
+    assert (paths.models_dir() / (NAME + ".part")).stat().st_size > 0
 
 
 def test_import_copies_a_real_gguf_into_the_models_folder(qtbot, dialog, tmp_path):
