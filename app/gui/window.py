@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from PySide6.QtWidgets import (
     QSplitter,
 )
 
+from app import paths, private
 from app.agent.engine import RunPlan
 from app.agent.events import (
     AnswerStarted,
@@ -32,7 +36,7 @@ from app.agent.events import (
     TokenStreamed,
 )
 from app.documents.ingest import SUPPORTED_FORMATS, load_document
-from app.documents.model import Document
+from app.documents.model import Document, DocumentDamaged
 from app.errors import PasswordRequired, UserError
 from app.evidence.provenance import cite_answer, evidence_from_row
 from app.gui.ask_panel import AskPanel
@@ -57,6 +61,28 @@ FILE_FILTER = (
 MAX_RECENT = 10
 
 
+UNKEPT_FILE = "unkept-protected-documents.json"
+
+
+def _read_unkept() -> list[int]:
+    try:
+        data = json.loads((paths.data_dir() / UNKEPT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [int(i) for i in data if isinstance(i, int)] if isinstance(data, list) else []
+
+
+def _remember_unkept(document_ids: set[int]) -> None:
+    """Persist the ids so a crash cannot leave a run the user chose not to keep."""
+    file = paths.data_dir() / UNKEPT_FILE
+    with contextlib.suppress(OSError):
+        if not document_ids:
+            file.unlink(missing_ok=True)
+            return
+        with open(file, "w", encoding="utf-8", opener=private.opener) as out:
+            out.write(json.dumps(sorted(document_ids)))
+
+
 class MainWindow(QMainWindow):
     request_load = Signal(object)  # Settings
     request_unload = Signal()
@@ -75,6 +101,9 @@ class MainWindow(QMainWindow):
         apply_theme(self.settings.theme)
         self.store = open_database()
         self.store.mark_stale_running_as_interrupted()
+        # Protected documents whose runs were not to be kept, left by a crash: delete now.
+        self._unkept_documents: set[int] = set(_read_unkept())
+        self._forget_unkept(everything=True)
         self.document: Document | None = None
         self.document_id: int | None = None
         self.password: str | None = None
@@ -299,7 +328,13 @@ class MainWindow(QMainWindow):
                 self.open_file(url.toLocalFile())
                 break
 
-    def open_file(self, path: str, password: str | None = None) -> None:
+    def open_file(
+        self,
+        path: str,
+        password: str | None = None,
+        accept_damaged: bool = False,
+        keep_runs: bool = False,
+    ) -> None:
         self.statusBar().showMessage(f"Opening {Path(path).name}…")
         settings = self.settings
 
@@ -310,20 +345,23 @@ class MainWindow(QMainWindow):
                 drop_headers_footers=settings.drop_headers_footers,
                 ocr=settings.ocr,
                 progress=progress,
+                accept_damaged=accept_damaged,
             )
 
         task = Task(job)
         task.signals.progress.connect(
             lambda done, total: self.statusBar().showMessage(f"Reading page {done} of {total}…")
         )
-        task.signals.done.connect(lambda doc: self._document_loaded(doc, password))
+        task.signals.done.connect(lambda doc: self._document_loaded(doc, password, keep_runs))
         task.signals.failed.connect(
-            lambda message, error: self._document_failed(path, message, error)
+            lambda message, error: self._document_failed(path, message, error, password)
         )
         self._task = task  # keep the signals object alive until it reports
         start_task(task)
 
-    def _document_failed(self, path: str, message: str, error: object) -> None:
+    def _document_failed(
+        self, path: str, message: str, error: object, password: str | None = None
+    ) -> None:
         self.statusBar().clearMessage()
         self._show_pending_run()  # the stored run is still worth reading without its file
         if isinstance(error, PasswordRequired):
@@ -334,13 +372,41 @@ class MainWindow(QMainWindow):
                 QLineEdit.EchoMode.Password,
             )
             if ok and password:
-                self.open_file(path, password)
+                # Asked with the password: a run's memory, answer and citations quote
+                # the document, so they are kept only with consent (README).
+                keep = QMessageBox.question(
+                    self,
+                    "Keep runs of this protected document?",
+                    "Keep the runs you make on this document in the history? Their "
+                    "memory, answers and cited passages quote it, readable without its "
+                    "password.\n\nNo: they are deleted when you close the document or "
+                    "the window. The document's text itself is never stored.",
+                    defaultButton=QMessageBox.StandardButton.No,
+                )
+                self.open_file(path, password, keep_runs=keep == QMessageBox.StandardButton.Yes)
+            return
+        if isinstance(error, DocumentDamaged):
+            answer = QMessageBox.question(
+                self,
+                "The file is damaged",
+                f"{error.message}\n\nRead only the {error.pages_read} pages that "
+                "survived? Answers will cover only those pages.",
+                defaultButton=QMessageBox.StandardButton.No,
+            )
+            if answer == QMessageBox.StandardButton.Yes:
+                self.open_file(path, password, accept_damaged=True)
             return
         QMessageBox.warning(self, "Could not open the document", message)
 
-    def _document_loaded(self, document: Document, password: str | None) -> None:
+    def _document_loaded(
+        self, document: Document, password: str | None, keep_runs: bool = False
+    ) -> None:
+        self._forget_unkept()  # the protected document shown before, if its runs go
         self.document, self.password = document, password
         self.document_id = self.store.add_document(document)
+        if document.protected and not keep_runs:
+            self._unkept_documents.add(self.document_id)
+            _remember_unkept(self._unkept_documents)  # deleted at next start after a crash
         self.viewer.show_document(document, password)
         warnings = " ".join(document.warnings)
         self.statusBar().showMessage(
@@ -572,4 +638,21 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.model.stop()
+        self._forget_unkept(everything=True)
         event.accept()
+
+    def _forget_unkept(self, everything: bool = False) -> None:
+        """Delete protected documents whose runs the user chose not to keep (their rows
+        cascade to sessions, runs, steps, answers, evidence), except the one still open
+        while a run on it may be going."""
+        for document_id in list(self._unkept_documents):
+            if not everything and (document_id == self.document_id and self.busy):
+                continue
+            try:
+                self.store.delete_document(document_id)
+                # secure_delete zeroed the pages; truncating the WAL drops old frames.
+                self.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except (UserError, sqlite3.Error):
+                continue  # busy or read-only: tried again next time and at next start
+            self._unkept_documents.discard(document_id)
+        _remember_unkept(self._unkept_documents)
