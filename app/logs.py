@@ -14,13 +14,15 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     and model output (app/private.py). Rotation renames, so old logs keep the mode."""
 
     def _open(self) -> io.TextIOWrapper:
-        return open(
+        stream = open(  # noqa: SIM115 - logging owns and closes it
             self.baseFilename,
             self.mode,
             encoding=self.encoding,
             errors=self.errors,
             opener=private.opener,
         )
+        assert isinstance(stream, io.TextIOWrapper)  # text mode: what logging expects
+        return stream
 
 
 def setup_logging(level: int = logging.INFO) -> None:
