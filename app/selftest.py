@@ -94,6 +94,18 @@ def run_self_test() -> int:
 
         return open_backend(Settings(n_ctx=2048, max_new_tokens=48))
 
+    def llama_build() -> dict[str, Any]:
+        # What this llama.cpp can do and what it will use here (CUDA compiled in, GPU seen,
+        # driver new enough): informative, a CPU fallback is not a failure. The build
+        # scripts read "backends" to prove an edition has the backend it is named after.
+        from app.llm.build_info import build_report
+
+        return build_report().as_dict()
+
+    build = _check(report, "llama_build", llama_build)
+    if build is not None:
+        report["build"] = build
+        print(f"llama.cpp: {build['message']}", file=sys.stderr)  # the notice, for people
     window = _check(report, "qt_window", qt_window)
     document = _check(report, "pdf_ingest", pdf)
     backend = _check(report, "model_load", llama)

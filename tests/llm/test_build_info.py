@@ -4,9 +4,11 @@ simulated builds, GPUs and drivers (no GPU needed)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +149,24 @@ def test_report_in_a_fresh_process_does_not_crash() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() in ("cpu-only", "gpu-unused")
+
+
+@pytest.mark.llm
+def test_self_test_reports_the_build(tmp_path: Path) -> None:
+    """``--self-test`` carries the report (the build scripts read its backends) and
+    prints the notice on stderr; a CPU build on a machine without GPU is not a failure."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QWENLONG_READER_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "--self-test"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    report = json.loads(done.stdout)
+    assert report["checks"]["llama_build"]["ok"], report["checks"]["llama_build"]
+    assert report["build"]["edition"] == "cpu"
+    assert report["build"]["backends"] == ["CPU"]
+    assert "llama.cpp: CPU only" in done.stderr
+    assert done.returncode == 0, done.stderr[-2000:]
