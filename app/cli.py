@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import TextIO
 
 from app.agent.decompose import decompose
-from app.agent.engine import Engine
+from app.agent.engine import DB_WAIT_ENV, DB_WAIT_S, RUN_FIELDS, Engine, resume_settings
 from app.agent.events import (
     AnswerStarted,
+    DatabaseWaiting,
     Event,
     RunCancelled,
     RunFailed,
@@ -116,6 +117,14 @@ class Printer:
                 w(event.answer.text + "\n")
             else:
                 w("\n")
+        elif isinstance(event, DatabaseWaiting):
+            w(
+                f"Waiting for the database: {event.reason} {event.what.capitalize()} is kept "
+                f"in memory; retrying ({event.waited_s:.0f} s of up to "
+                f"{event.limit_s:.0f} s)...\n"
+            )
+        elif isinstance(event, RunCancelled) and not event.run_id:
+            w("\nCancelled before the run started; nothing was stored.\n")
         elif isinstance(event, RunCancelled) and not self.kept:
             w(f"\nCancelled after {event.steps_done} finished steps (not saved).\n")
         elif isinstance(event, RunCancelled):
@@ -123,19 +132,23 @@ class Printer:
                 f"\nCancelled after {event.steps_done} finished steps; they are saved. "
                 f"Resume with: python -m app resume {event.run_id}\n"
             )
+        elif isinstance(event, RunFailed) and not event.run_id:
+            w(f"\nFailed: {event.message}\n")
         elif isinstance(event, RunFailed):
             w(f"\nRun {event.run_id} failed: {event.message}\n")
         self.out.flush()
 
 
 def drive(events: Iterator[Event], printer: Printer) -> int:
+    """Print every event; the exit code: 130 after a cancel, else the first failure's own
+    code (database 5, server 6... see app/errors.py; 1 for a bug), else 0."""
     code = 0
     for event in events:
         printer(event)
         if isinstance(event, RunCancelled):
             code = EXIT_CANCELLED
-        elif isinstance(event, RunFailed):
-            code = 1
+        elif isinstance(event, RunFailed) and code == 0:
+            code = event.exit_code or 1
     return code
 
 
@@ -189,7 +202,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     def make_engine() -> Engine:
         # Each thread writes through its own connection; the first reuses this one.
         own = store if threading.current_thread() is threading.main_thread() else None
-        return Engine(backend, own or open_database(), settings)
+        return Engine(backend, own or open_database(), settings, db_wait_s=args.db_wait)
 
     events = ask_many(make_engine, document, document_id, session_id, questions, cancel, parallel)
     printer = Printer(sys.stdout, args.stream and parallel == 1, len(questions) > 1, kept=keep)
@@ -204,7 +217,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+    given = settings_from_args(args)
+    # What the user set on this command line (it differs from the saved settings): only
+    # that overrides the run's own budgets, sampling, context and model.
+    saved = load_settings().to_dict()
+    explicit = {k: v for k, v in given.to_dict().items() if saved.get(k) != v}
     store = open_database()
     store.mark_stale_running_as_interrupted()
     run = store.get_run(args.run_id)
@@ -217,11 +234,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
             f"{doc_row['path']} has changed since run {args.run_id} started.",
             hint="Resuming would mix two versions of the document; ask the question again.",
         )
+    settings = resume_settings(run.settings, given, explicit)
+    changes = {k: v for k, v in explicit.items() if k in RUN_FIELDS}
     backend = open_backend(settings)
-    engine = Engine(backend, store, settings)
+    engine = Engine(backend, store, settings, db_wait_s=args.db_wait)
     cancel = CancelToken()
     install_interrupt(cancel)
-    return drive(engine.resume(args.run_id, document, cancel), Printer(sys.stdout, args.stream))
+    events = engine.resume(args.run_id, document, cancel, changes)
+    return drive(events, Printer(sys.stdout, args.stream))
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
@@ -276,6 +296,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_db_wait_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db-wait",
+        type=float,
+        metavar="SECONDS",
+        help="how long a finished step waits for a database another program has locked "
+        f"before the run stops, resumable (default {DB_WAIT_S:.0f}; {DB_WAIT_ENV})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qwenlong-reader",
@@ -313,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--session", type=int, help="add to this session instead of a new one")
     ask.add_argument("--stream", action="store_true", help="print tokens as they arrive")
+    add_db_wait_option(ask)
     add_model_options(ask)
     ask.set_defaults(func=cmd_ask)
 
@@ -321,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--password")
     resume.add_argument("--accept-damaged", action="store_true")
     resume.add_argument("--stream", action="store_true")
+    add_db_wait_option(resume)
     add_model_options(resume)
     resume.set_defaults(func=cmd_resume)
 

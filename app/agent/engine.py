@@ -305,6 +305,8 @@ class Engine:
                     steps.append(step)
                 else:
                     self._forget_step(run_id, step)
+            # only what really differs from the run's own settings counts as a change
+            changes = {k: v for k, v in changes.items() if run.settings.get(k) != v}
             settings = resume_settings(run.settings, self.settings, changes)
             budgets = self._run_budgets(run, settings, changes)
             notes = describe_changes(run.settings, changes)
@@ -328,6 +330,8 @@ class Engine:
         )
         try:
             answer = self.unsaved_answers.get(run_id)
+            # a resume's changed settings are noted on its first step, else on the answer
+            read_nothing = run.mode != MEMORY_AGENT or len(steps) == len(chunks)
             if answer is None:
                 if run.mode == MEMORY_AGENT:
                     yield from self._read(
@@ -359,7 +363,7 @@ class Engine:
                     wall_ms=completion.wall_ms,
                     cached_tokens=completion.cached_tokens,
                     stop_reason=completion.stop_reason,
-                    notes=completion.notes + tuple(notes if len(steps) == len(chunks) else ()),
+                    notes=completion.notes + tuple(notes if read_nothing else ()),
                 )
                 self.unsaved_answers[run_id] = answer  # until it is written
             answer_id = yield from self._persist(
@@ -467,17 +471,15 @@ class Engine:
         """``write()``, retried while another program holds the database's lock (each try
         itself waits the 5 s busy timeout), for up to ``db_wait_s``; DatabaseWaiting goes
         out every few seconds meanwhile. Other store errors (a full disk) end it at once."""
-        from app.store.database import BUSY_TIMEOUT_MS, DatabaseBusy
+        from app.store.database import DatabaseBusy
 
-        began: float | None = None
+        began = time.monotonic()
         notice = -_NOTICE_EVERY_S
         while True:
             try:
                 return write()
             except DatabaseBusy as error:
                 now = time.monotonic()
-                if began is None:
-                    began = now - BUSY_TIMEOUT_MS / 1000  # the first try already waited
                 waited = now - began
                 if waited >= self.db_wait_s:
                     raise DatabaseBusy(
@@ -489,7 +491,7 @@ class Engine:
                 if now - notice >= _NOTICE_EVERY_S:
                     notice = now
                     yield DatabaseWaiting(run_id, what, waited, self.db_wait_s, error.message)
-                pause = time.monotonic() + min(1.0, self.db_wait_s - waited)
+                pause = now + min(1.0, self.db_wait_s - waited)
                 while time.monotonic() < pause:
                     cancel.raise_if_cancelled()
                     time.sleep(0.05)

@@ -9,6 +9,7 @@ one after another on the calling thread.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -16,9 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from app.agent.engine import Engine
-from app.agent.events import Event, RunFailed
+from app.agent.events import Event, RunCancelled, RunFailed
 from app.documents.model import Document
+from app.errors import Cancelled, UserError
 from app.llm.backend import CancelToken
+
+log = logging.getLogger("app.agent")
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,15 @@ def _run_one(
 ) -> Iterator[Event]:
     try:
         plan = engine.plan(document, question.q_core, question.q_inst, question.mode, cancel)
-    except Exception as error:  # noqa: BLE001 - one bad question must not stop the queue
-        yield RunFailed(0, f"{question.text}: {error}", 0)
+    except Cancelled:  # Ctrl-C while the chunks were being planned: a cancel, not a failure
+        yield RunCancelled(0, 0)
+        return
+    except UserError as error:  # one bad question must not stop the queue
+        yield RunFailed(0, f"{question.text}: {error}", 0, exit_code=error.exit_code)
+        return
+    except Exception as error:  # noqa: BLE001 - a bug: logged with its traceback
+        log.error("planning %r failed", question.text, exc_info=error)
+        yield RunFailed(0, f"{question.text}: internal error: {error}", 0)
         return
     yield from engine.ask(
         document,
@@ -81,6 +92,12 @@ def ask_many(
                 local.engine, document, document_id, session_id, question, cancel
             ):
                 events.put(event)
+        except Exception as error:  # noqa: BLE001 - e.g. this thread's database would not open
+            # (the pool drops a worker's exception unseen: it must become an event)
+            if not isinstance(error, UserError):
+                log.error("question %r failed", question.text, exc_info=error)
+            code = error.exit_code if isinstance(error, UserError) else 1
+            events.put(RunFailed(0, f"{question.text}: {error}", 0, exit_code=code))
         finally:
             events.put(None)
 

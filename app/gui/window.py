@@ -26,6 +26,7 @@ from app import paths, private
 from app.agent.engine import RunPlan
 from app.agent.events import (
     AnswerStarted,
+    DatabaseWaiting,
     RunCancelled,
     RunFailed,
     RunFinished,
@@ -535,6 +536,13 @@ class MainWindow(QMainWindow):
                 self.timeline.token(event.text)
         elif isinstance(event, StepFinished):
             self.timeline.add_step(event.step, event.memory_diff, event.eta_s)
+            self.statusBar().clearMessage()  # a wait for the database, if any, is over
+        elif isinstance(event, DatabaseWaiting):
+            self.statusBar().showMessage(
+                f"Waiting for the database: {event.reason} {event.what.capitalize()} is kept "
+                f"in memory; retrying for up to {human_duration(event.limit_s)} "
+                f"(waited {human_duration(event.waited_s)})…"
+            )
         elif isinstance(event, AnswerStarted):
             self.ask_panel.clear_answer()
             self.statusBar().showMessage("Writing the answer…")

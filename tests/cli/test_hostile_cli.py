@@ -1,0 +1,275 @@
+"""The command line under hostile conditions, as real processes: Ctrl-C while chunks are
+planned, another program locking the database mid-run, a read-only copy, another
+program's database, a bare resume, a full disk under the log file."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app.agent.events import RunCancelled, RunFailed
+from app.agent.queue import Question, ask_many
+from app.cli import Printer, drive
+from app.store.database import open_database
+from tests.agent.test_engine import SETTINGS, document
+from tests.conftest import make_pdf
+from tests.fakes import FakeBackend
+from tests.store.test_store import new_run, step
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def env(app_home) -> dict[str, str]:
+    return {**os.environ, "QWENLONG_READER_HOME": str(app_home)}
+
+
+def app(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def db_path(env: dict[str, str]) -> Path:
+    return Path(
+        env.get("QWENLONG_READER_DB")
+        or Path(env["QWENLONG_READER_HOME"]) / "data" / "reader.sqlite3"
+    )
+
+
+# -- exit codes -------------------------------------------------------------------------
+def test_the_exit_code_is_the_failures_own_and_a_cancel_is_130():
+    out = io.StringIO()
+    assert drive(iter([RunFailed(3, "server gone", 1, exit_code=6)]), Printer(out, False)) == 6
+    assert drive(iter([RunFailed(3, "disk full", 1, exit_code=5)]), Printer(out, False)) == 5
+    assert drive(iter([RunFailed(3, "a bug", 1)]), Printer(out, False)) == 1
+    both = [RunFailed(3, "x", 0, exit_code=6), RunCancelled(4, 0)]
+    assert drive(iter(both), Printer(out, False)) == 130
+
+
+def test_a_cancel_while_chunks_are_planned_is_a_clean_cancel(store):
+    from app.agent.engine import Engine
+    from app.llm.backend import CancelToken
+
+    cancel = CancelToken()
+
+    class Counting(FakeBackend):
+        def count_tokens(self, text: str) -> int:
+            cancel.cancel()  # Ctrl-C arrives while the document is being counted
+            return super().count_tokens(text)
+
+    engine = Engine(Counting(lambda p: ""), store, SETTINGS)
+    doc_id = store.add_document(document())
+    session = store.create_session(doc_id, "q")
+    out = io.StringIO()
+    events = ask_many(lambda: engine, document(), doc_id, session, [Question("q?", "q?")], cancel)
+    assert drive(events, Printer(out, False)) == 130
+    assert "failed" not in out.getvalue() and "before the run started" in out.getvalue()
+
+
+def test_sigint_while_a_long_document_is_planned_exits_130_without_a_failure(tmp_path, env):
+    text = tmp_path / "long.txt"
+    paragraph = "The keeper climbs the stairs and trims the wick of the great lamp again. "
+    text.write_text("\n\n".join(paragraph * 6 for _ in range(9000)), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "ask", str(text), "Who trims the wick?"]
+        + ["--mode", "memory_agent", "--ctx", "2048", "--chunk-tokens", "100"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:  # the demo note comes just before planning starts
+        lines.append(line)
+        if "Demo model" in line:
+            break
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=240)
+    err = "".join(lines) + err
+    assert proc.returncode == 130, (out, err)
+    assert "failed" not in out and "Traceback" not in err
+    assert "Cancelled before the run started" in out
+
+
+# -- another program locks the database mid-run -------------------------------------------
+def test_a_database_locked_mid_run_is_waited_for_then_the_run_stops_with_code_5(tmp_path, env):
+    pdf = make_pdf(
+        tmp_path / "keeper.pdf", [f"Page {n}. The lamp is lit at dusk. " * 30 for n in range(3)]
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "ask", str(pdf), "When is the lamp lit?"]
+        + ["--mode", "memory_agent", "--ctx", "2048", "--chunk-tokens", "200"]
+        + ["--max-new-tokens", "48", "--db-wait", "6"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    header = ""
+    holding = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(db_path(env), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")  # another program takes the write lock
+        holding.set()
+        done.wait(120)
+        conn.execute("ROLLBACK")
+        conn.close()
+
+    holder = threading.Thread(target=hold, daemon=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        header = header or (line if line.startswith("Run ") else "")
+        if line.startswith("== Step 1/") and not holder.is_alive():
+            holder.start()
+            assert holding.wait(30)
+    proc.wait(timeout=120)
+    done.set()
+    holder.join(30)
+    out = "".join(seen)
+    err = proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 5, (out, err)
+    assert "Waiting for the database" in out and "kept in memory" in out
+    assert "stayed locked" in out and "Traceback" not in err
+    run_id = int(header.split()[1].rstrip(":"))
+    store = open_database(db_path(env))
+    assert store.get_run(run_id).status == "interrupted"  # not left 'running'
+
+
+# -- a bare resume continues with the run's own settings ----------------------------------
+def test_a_bare_resume_uses_the_runs_budgets_not_todays_settings(tmp_path, env):
+    pdf = make_pdf(
+        tmp_path / "long.pdf",
+        [f"Page {n}. The lamp is lit at dusk, entry {n}. " * 25 for n in range(4)],
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "ask", str(pdf), "When is the lamp lit?"]
+        + ["--mode", "memory_agent", "--ctx", "3072", "--chunk-tokens", "300"]
+        + ["--max-new-tokens", "24"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    header = ""
+    for line in proc.stdout:
+        header = header or (line if line.startswith("Run ") else "")
+        if line.startswith("== Step 2/"):
+            proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    run_id = int(header.split()[1].rstrip(":"))
+    before = open_database(db_path(env)).get_run(run_id)
+    assert 1 <= len(before.steps) < len(before.chunks)
+    cap = before.settings["budgets"]["max_new_tokens"]  # 24, raised to the minimum of 32
+    assert cap == 32 and before.settings["n_ctx"] == 3072
+    resumed = app("resume", str(run_id), env=env)  # no flags: today's defaults differ
+    assert resumed.returncode == 0, resumed.stderr
+    after = open_database(db_path(env)).get_run(run_id)
+    assert after.status == "finished"
+    new = after.steps[len(before.steps) :]
+    assert new and all(s.completion_tokens <= cap for s in new)  # the run's own cap
+    assert not any("resumed with" in n for s in after.steps for n in s.notes)
+    changed = app("resume", str(run_id), "--max-new-tokens", "30", env=env)
+    assert changed.returncode == 0, changed.stderr  # answered again: the change is noted
+    notes = open_database(db_path(env)).get_run(run_id).answer.notes
+    assert any("max_new_tokens 24 -> 30" in n for n in notes), notes
+
+
+# -- read-only and foreign databases ------------------------------------------------------
+@pytest.fixture
+def read_only_db(tmp_path):
+    made = tmp_path / "made" / "reader.sqlite3"
+    store = open_database(made)
+    _, _, run_id = new_run(store)
+    store.save_step(run_id, step(0))
+    store.close()
+    dvd = tmp_path / "dvd"
+    dvd.mkdir()
+    shutil.copyfile(made, dvd / "reader.sqlite3")
+    os.chmod(dvd / "reader.sqlite3", 0o444)
+    os.chmod(dvd, 0o555)
+    yield dvd / "reader.sqlite3", run_id
+    os.chmod(dvd, 0o755)
+
+
+def test_a_read_only_copy_can_be_listed_shown_and_exported_and_writing_says_why(
+    tmp_path, env, read_only_db
+):
+    path, run_id = read_only_db
+    before = path.read_bytes()
+    env = {**env, "QWENLONG_READER_DB": str(path)}
+    sessions = app("sessions", env=env)
+    assert sessions.returncode == 0, sessions.stderr
+    assert "How many ships?" in sessions.stdout
+    shown = app("show", str(run_id), env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "memory 0 walrus" in shown.stdout and "interrupted" in shown.stdout
+    exported = app("export", str(run_id), "--out", str(tmp_path / "out"), env=env)
+    assert exported.returncode == 0, exported.stderr
+    text = tmp_path / "doc.txt"
+    text.write_text("The harbour holds twelve ships. " * 20, encoding="utf-8")
+    ask = app("ask", str(text), "How many ships?", env=env)
+    assert ask.returncode == 5, ask.stderr
+    assert "read-only" in ask.stderr and str(path.parent) in ask.stderr
+    assert "QWENLONG_READER_DB" in ask.stderr
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["reader.sqlite3"]
+
+
+def test_another_programs_database_is_refused_by_the_cli_untouched(tmp_path, env):
+    path = tmp_path / "theirs.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    result = app("sessions", env={**env, "QWENLONG_READER_DB": str(path)})
+    assert result.returncode == 5
+    assert "another program's SQLite database" in result.stderr
+    assert path.read_bytes() == before and not Path(f"{path}-wal").exists()
+
+
+# -- the log file on a full disk ----------------------------------------------------------
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_under_the_log_file_prints_no_logging_traceback(capfd):
+    from app.logs import QuietRotatingFileHandler
+
+    handler = QuietRotatingFileHandler("/dev/full", maxBytes=2_000_000)  # ENOSPC on write
+    log = logging.getLogger("app.test_full_disk")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        for _ in range(3):
+            log.warning("a step was saved")
+        handler.close()  # closing flushes into the full disk once more
+    finally:
+        log.removeHandler(handler)
+    err = capfd.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err
+    assert err.count("cannot write the log file") == 1
