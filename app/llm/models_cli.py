@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from app import paths
 from app.errors import ModelError, UserError
+from app.llm.build_info import build_report
 from app.llm.download import (
     CATALOGUE,
     REPO_ENV,
@@ -159,6 +160,7 @@ def cmd_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
         target = import_model(Path(args.import_file), out)
         out.write(f"Imported to {target}\nUse it: Settings > Model, or --model {target}\n\n")
     hw = detect_hardware()
+    out.write(f"llama.cpp: {build_report(hw).message}\n")
     out.write(f"This machine: {hw.describe()}\n")
     for path, label in model_files():
         out.write(f"\n* {path.name}{label}\n")

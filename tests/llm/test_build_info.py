@@ -170,3 +170,21 @@ def test_self_test_reports_the_build(tmp_path: Path) -> None:
     assert report["build"]["backends"] == ["CPU"]
     assert "llama.cpp: CPU only" in done.stderr
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_models_command_starts_with_the_build_report(tmp_path: Path) -> None:
+    env = {**os.environ, "QWENLONG_READER_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "models", "--no-hash"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert (
+        first
+        == "llama.cpp: CPU only: this llama.cpp build has no GPU backend and no GPU was found."
+    )
