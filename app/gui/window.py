@@ -40,6 +40,7 @@ from app.documents.ingest import SUPPORTED_FORMATS, load_document
 from app.documents.model import Document, DocumentDamaged
 from app.errors import PasswordRequired, UserError
 from app.evidence.provenance import cite_answer, evidence_from_row
+from app.gui.about import show_about
 from app.gui.ask_panel import AskPanel
 from app.gui.library import LibraryPanel
 from app.gui.main import apply_theme
@@ -220,6 +221,10 @@ class MainWindow(QMainWindow):
         about = QAction("&About the model", self)
         about.triggered.connect(lambda: QMessageBox.information(self, "Model", DEMO_NOTE))
         help_menu.addAction(about)
+        # What this llama.cpp can do here: the edition or driver to install for the GPU.
+        about_app = QAction("About QwenLong &Reader", self)
+        about_app.triggered.connect(lambda: show_about(self))
+        help_menu.addAction(about_app)
 
     def step_by(self, delta: int) -> None:
         """Keyboard navigation through the timeline from anywhere in the window."""
