@@ -215,3 +215,57 @@ def test_build_fails_without_llama_library(monkeypatch, fake_llama_cpp):
     fake_llama_cpp("README.txt")
     with pytest.raises(SystemExit, match="no llama shared library"):
         run_spec(monkeypatch, "linux")
+
+
+CUDA_LINUX = (
+    "libllama.so", "libllama.so.0", "libggml.so.0", "libggml-cpu.so.0",
+    "libggml-cuda.so", "libggml-cuda.so.0",
+    "libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13",
+)  # fmt: skip
+
+
+def test_cuda_edition_bundles_the_runtime_but_never_the_driver(monkeypatch, fake_llama_cpp):
+    # libcuda.so.1 / libnvidia-ml.so.1 stand for what dependency analysis finds on a build
+    # machine with a driver: they must not reach the bundle.
+    fake_llama_cpp(*CUDA_LINUX, "libcuda.so.1", "libnvidia-ml.so.1")
+    monkeypatch.setenv("QWENLONG_EDITION", "cuda")
+    monkeypatch.setenv("QWENLONG_BUNDLE_DEMO_MODEL", "0")
+    calls = run_spec(monkeypatch, "linux")
+    names = {Path(dest).name for dest, _, _ in calls["Analysis"][0].binaries}
+    assert {"libggml-cuda.so.0", "libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13"} <= names
+    assert "libcuda.so.1" not in names and "libnvidia-ml.so.1" not in names
+    collected = {Path(e[0]).name for e in calls["COLLECT"][0].args[1]}
+    assert "libcuda.so.1" not in collected and "libcudart.so.13" in collected
+
+
+def test_windows_never_bundles_nvcuda(monkeypatch, fake_llama_cpp):
+    fake_llama_cpp(
+        "llama.dll", "ggml.dll", "ggml-cuda.dll", "cudart64_13.dll", "cublas64_13.dll",
+        "cublasLt64_13.dll", "nvcuda.dll", "vcomp140.dll",
+    )  # fmt: skip
+    monkeypatch.setenv("QWENLONG_EDITION", "cuda")
+    monkeypatch.setenv("QWENLONG_BUNDLE_DEMO_MODEL", "0")
+    calls = run_spec(monkeypatch, "win32")
+    names = {Path(dest).name for dest, _, _ in calls["Analysis"][0].binaries}
+    assert "cudart64_13.dll" in names and "nvcuda.dll" not in names
+
+
+def test_cuda_edition_without_the_runtime_stops_the_build(monkeypatch, fake_llama_cpp):
+    fake_llama_cpp("libllama.so", "libggml-cuda.so")  # libcudart & co. not copied in
+    monkeypatch.setenv("QWENLONG_EDITION", "cuda")
+    with pytest.raises(SystemExit, match=r"no CUDA runtime.*build_cuda\.sh venv"):
+        run_spec(monkeypatch, "linux")
+
+
+def test_cpu_edition_refuses_a_cuda_build(monkeypatch, fake_llama_cpp):
+    """An installer named -cpu never carries CUDA, and the reverse."""
+    fake_llama_cpp(*CUDA_LINUX)
+    monkeypatch.delenv("QWENLONG_EDITION", raising=False)
+    with pytest.raises(SystemExit, match="QWENLONG_EDITION=cuda"):
+        run_spec(monkeypatch, "linux")
+
+
+def test_cuda_edition_refuses_a_cpu_build(monkeypatch):
+    monkeypatch.setenv("QWENLONG_EDITION", "cuda")
+    with pytest.raises(SystemExit, match="no libggml-cuda"):
+        run_spec(monkeypatch, "linux")  # this checkout's venv: the CPU build
