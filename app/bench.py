@@ -45,7 +45,12 @@ def synthetic_text(chars: int) -> str:
 
 
 def bench_pipeline(
-    steps: int, model: str | None = None, gpu_layers: int = 0, flash_attn: bool = False
+    steps: int,
+    model: str | None = None,
+    gpu_layers: int = 0,
+    flash_attn: bool = False,
+    n_cpu_moe: int = 0,
+    n_ctx: int = 8192,
 ) -> dict[str, Any]:
     from app.agent.engine import MEMORY_AGENT, Engine
     from app.agent.events import RunFinished, StepFinished
@@ -59,7 +64,12 @@ def bench_pipeline(
     if model:
         # 8K: room for any tokenizer's prompt template (a small vocabulary needs more).
         settings = settings.with_changes(
-            model_path=model, n_gpu_layers=gpu_layers, flash_attn=flash_attn, n_ctx=8192
+            model_path=model,
+            placement="manual",
+            n_gpu_layers=gpu_layers,
+            n_cpu_moe=n_cpu_moe,
+            flash_attn=flash_attn,
+            n_ctx=n_ctx,
         )
     backend = open_backend(settings)
     text = synthetic_text(steps * 256 * 4)
@@ -84,6 +94,7 @@ def bench_pipeline(
     backend.close()
     return {
         "steps": n_steps,
+        "n_cpu_moe": n_cpu_moe,
         "wall_s": round(wall_ms / 1000, 2),
         "llama_compute_s": round(compute_ms / 1000, 2),
         "overhead_ratio": round(wall_ms / compute_ms, 3),
@@ -186,7 +197,12 @@ def bench_follow_up() -> dict[str, Any]:
 
 
 def bench_throughput(
-    model: str | None, gpu_layers: int, prompt_tokens: int, gen_tokens: int, flash_attn: bool
+    model: str | None,
+    gpu_layers: int,
+    prompt_tokens: int,
+    gen_tokens: int,
+    flash_attn: bool,
+    n_cpu_moe: int = 0,
 ) -> dict[str, Any]:
     """Prompt and generation tokens/s inside the app (LocalBackend.stream, wall clock as
     the user sees it) against llama-cpp-python driven directly (eval + sample, no app
@@ -195,20 +211,25 @@ def bench_throughput(
     from llama_cpp import Llama
 
     from app.llm.backend import CancelToken, Completion, Sampling
+    from app.llm.gguf import read_gguf_info
+    from app.llm.load_params import LoadParams
     from app.llm.local import LocalBackend, demo_model_path
 
     path = str(model or demo_model_path())
+    # The raw side gets the same expert placement (llama-cpp-python alone cannot).
+    raw_params = LoadParams(n_cpu_moe=n_cpu_moe, n_layers=read_gguf_info(path).n_layers)
     n_ctx = prompt_tokens + gen_tokens + 256
     options = {"n_ctx": n_ctx, "n_gpu_layers": gpu_layers, "n_batch": 512, "flash_attn": flash_attn}
     text = synthetic_text(prompt_tokens * 8)
 
-    raw = Llama(
-        model_path=path,
-        n_ubatch=512,
-        seed=0,
-        verbose=False,
-        **options,  # type: ignore[arg-type]
-    )
+    with raw_params.installed():
+        raw = Llama(
+            model_path=path,
+            n_ubatch=512,
+            seed=0,
+            verbose=False,
+            **options,  # type: ignore[arg-type]
+        )
     tokens = raw.tokenize(text.encode(), add_bos=False)[:prompt_tokens]
     text = raw.detokenize(tokens).decode("utf-8", errors="ignore")
     raw_pp = raw_tg = 0.0
@@ -224,7 +245,7 @@ def bench_throughput(
         raw_tg = max(raw_tg, gen_tokens / (done - prefilled))
     raw.close()
 
-    backend = LocalBackend(path, **options)  # type: ignore[arg-type]
+    backend = LocalBackend(path, n_cpu_moe=n_cpu_moe, **options)  # type: ignore[arg-type]
     # A different first word each time defeats prefix reuse: every run evaluates it all.
     sampling = Sampling(max_tokens=gen_tokens, thinking_cap=0)
     app_pp = app_tg = 0.0
@@ -248,6 +269,7 @@ def bench_throughput(
     return {
         "model": Path(path).name,
         "gpu_layers": gpu_layers,
+        "n_cpu_moe": n_cpu_moe,
         "flash_attn": flash_attn,
         "prompt_tokens": len(tokens),
         "app_prompt_tokens": prompt_len,
@@ -259,6 +281,82 @@ def bench_throughput(
         "app_generated": generated,
         "prompt_ratio_app_to_raw": round(app_pp / raw_pp, 3),
         "gen_ratio_app_to_raw": round(app_tg / raw_tg, 3),
+    }
+
+
+def scaled_plan_cpu_moe(card_gb: float, n_layers: int, ram_gb: float = 64) -> int:
+    """n_cpu_moe for a slice of QwenLong's layers as the plan chooses it for the whole
+    Q4_K_M model on a card of ``card_gb``: the same share of layers keeps its experts in
+    RAM (the slice cannot stand for 48 layers' memory, but per-layer cost is the same)."""
+    from app.llm.fit import Machine, plan_placement
+    from app.llm.hardware import qwenlong_reference
+
+    plan = plan_placement(
+        qwenlong_reference("Q4_K_M"), Machine(int(ram_gb * 1e9), int(card_gb * 1e9))
+    )
+    share = (48 if plan.n_cpu_moe < 0 else plan.n_cpu_moe) / 48
+    return max(0, min(n_layers, round(share * n_layers)))
+
+
+def bench_placement(
+    model: str | None, prompt_tokens: list[int], gen_tokens: int, cards_gb: list[float]
+) -> dict[str, Any]:
+    """Throughput (app and raw) per placement: every layer on the GPU, every expert in
+    RAM (--cpu-moe), and the plan's n_cpu_moe for each simulated card, at each prompt
+    length. On a CPU-only build all placements run on the CPU: the figures then show only
+    what the override itself costs (nothing)."""
+    from app.llm.gguf import read_gguf_info
+    from app.llm.local import demo_model_path
+
+    path = str(model or demo_model_path())
+    n_layers = read_gguf_info(path).n_layers
+    placements = {"all_on_gpu": 0, "experts_in_ram": -1}
+    for card in cards_gb:
+        placements[f"plan_{card:g}gb"] = scaled_plan_cpu_moe(card, n_layers)
+    results: dict[str, Any] = {"n_layers": n_layers, "placements": placements, "runs": []}
+    for tokens in prompt_tokens:
+        for name, n_cpu_moe in placements.items():
+            run = bench_throughput(path, -1, tokens, gen_tokens, True, n_cpu_moe)
+            results["runs"].append({"placement": name, **run})
+            print(f"  {name} @ {tokens}: {json.dumps(run)}", file=sys.stderr, flush=True)
+    return results
+
+
+def bench_ttft(model: str | None, prompt_tokens: int, gpu_layers: int, n_cpu_moe: int) -> dict:
+    """Single pass at a long context: time to the first streamed token of a
+    ``prompt_tokens`` prompt against llama.cpp's own prompt-evaluation time for it."""
+    from app.llm.backend import CancelToken, Completion, Sampling
+    from app.llm.local import LocalBackend, demo_model_path
+
+    path = str(model or demo_model_path())
+    backend = LocalBackend(
+        path,
+        n_ctx=prompt_tokens + 512,
+        n_gpu_layers=gpu_layers,
+        n_cpu_moe=n_cpu_moe,
+        flash_attn=True,
+        n_batch=2048,
+    )
+    text = synthetic_text(prompt_tokens * 6)
+    ids = backend.llm.tokenize(text.encode(), add_bos=False)[: prompt_tokens - 64]
+    text = backend.llm.detokenize(ids).decode("utf-8", errors="ignore")
+    messages = [{"role": "user", "content": text}]
+    started = time.perf_counter()
+    first = None
+    completion = None
+    for item in backend.stream(messages, Sampling(max_tokens=8, thinking_cap=0), CancelToken()):
+        first = first or time.perf_counter()
+        if isinstance(item, Completion):
+            completion = item
+    backend.close()
+    assert completion is not None and first is not None
+    ttft = first - started
+    return {
+        "prompt_tokens": completion.prompt_tokens,
+        "ttft_s": round(ttft, 3),
+        "llama_prompt_s": round(completion.prompt_ms / 1000, 3),
+        "ttft_ratio": round(ttft * 1000 / completion.prompt_ms, 3),
+        "prompt_tps": round(completion.prompt_tokens / ttft, 1),
     }
 
 
@@ -435,12 +533,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompt-tokens", type=int, default=512, help="throughput prompt")
     parser.add_argument("--gen-tokens", type=int, default=32, help="throughput generation")
     parser.add_argument("--flash-attn", action="store_true", help="throughput, pipeline: use FA")
+    parser.add_argument(
+        "--n-cpu-moe", type=int, default=0, help="throughput, pipeline: experts of N layers in RAM"
+    )
+    parser.add_argument("--ctx", type=int, default=8192, help="pipeline: context size")
+    parser.add_argument(
+        "--placement-prompts",
+        type=int,
+        nargs="*",
+        default=[512],
+        help="placement: prompt lengths (e.g. 4096 32768 131072)",
+    )
+    parser.add_argument(
+        "--cards-gb", type=float, nargs="*", default=[12, 24], help="placement: simulated cards"
+    )
+    parser.add_argument("--ttft-tokens", type=int, default=2048, help="ttft: prompt length")
     parser.add_argument("--out", default="bench-results")
     args = parser.parse_args(argv)
     os.environ.setdefault("QWENLONG_READER_HOME", tempfile.mkdtemp(prefix="qwenlong-bench-"))
     benches = {
         "pipeline": lambda: bench_pipeline(
-            args.steps, args.model, args.gpu_layers, args.flash_attn
+            args.steps, args.model, args.gpu_layers, args.flash_attn, args.n_cpu_moe, args.ctx
         ),
         "ingestion": lambda: bench_ingestion(args.pages),
         "scale": lambda: bench_scale(args.megabytes),
@@ -448,8 +561,17 @@ def main(argv: list[str] | None = None) -> int:
         "launch": bench_launch,
         "ui": lambda: bench_ui(min(args.steps, 5)),
         "throughput": lambda: bench_throughput(
-            args.model, args.gpu_layers, args.prompt_tokens, args.gen_tokens, args.flash_attn
+            args.model,
+            args.gpu_layers,
+            args.prompt_tokens,
+            args.gen_tokens,
+            args.flash_attn,
+            args.n_cpu_moe,
         ),
+        "placement": lambda: bench_placement(
+            args.model, args.placement_prompts, args.gen_tokens, args.cards_gb
+        ),
+        "ttft": lambda: bench_ttft(args.model, args.ttft_tokens, args.gpu_layers, args.n_cpu_moe),
         # 10 MB by default (the issue's size); --megabytes lowers it for quick runs.
         "html": lambda: bench_html(min(args.megabytes, 10)),
     }
@@ -464,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, bench in benches.items():
         if args.only and name not in args.only:
             continue
+        if not args.only and name in ("placement", "ttft"):
+            continue  # long at real sizes: run them by name
         print(f"{name}…", file=sys.stderr, flush=True)
         results[name] = bench()
         print(f"{name}: {json.dumps(results[name])}", flush=True)

@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 
 from app.gui.workers import describe_error
 from app.llm import download
-from app.llm.hardware import Hardware, human_size, qwenlong_reference, recommend
+from app.llm.fit import machine_of, plan_placement
+from app.llm.hardware import Hardware, human_size, qwenlong_reference
 
 
 class TransferWorker(QObject):
@@ -102,10 +103,8 @@ class ModelsDialog(QDialog):
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         for row, (quant, entry) in enumerate(download.CATALOGUE.items()):
-            fit = recommend(qwenlong_reference(quant), hardware)
-            verdict = fit.verdict.replace("-", " ")
-            if fit.verdict != "does-not-fit":
-                verdict += f" · {fit.n_ctx:,}-token context recommended"
+            plan = plan_placement(qwenlong_reference(quant), machine_of(hardware))
+            verdict = f"Fits: {plan.describe()}" if plan.fits else "Does not fit"
             cells = (quant, human_size(entry.size), verdict)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)

@@ -91,7 +91,7 @@ def open_backend(
     if settings.backend == "remote":
         from app.llm.remote import RemoteBackend
 
-        return RemoteBackend(settings.remote_url, settings.remote_model, n_ctx=settings.n_ctx)
+        return RemoteBackend.from_settings(settings)
     launch = plan_launch(settings)
     placed = launch.settings
     backend = LocalBackend(

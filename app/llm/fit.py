@@ -289,7 +289,8 @@ def _with_reason(plan: Plan, shape: Shape, machine: Machine, max_ctx: int) -> Pl
             f"{n} layers ({moved / 1e9:.1f} GB, only 8 of 128 used per token) stay in RAM"
         )
     elif plan.n_gpu_layers:
-        parts.append(f"{plan.n_gpu_layers} of {n} layers fit on the GPU, their experts in RAM")
+        rest = ", their experts in RAM" if plan.n_cpu_moe else "; the others run on the CPU"
+        parts.append(f"{plan.n_gpu_layers} of {n} layers fit on the GPU{rest}")
     else:
         parts.append("the GPU cannot hold even one layer with this context")
     if plan.kv_type != "f16":

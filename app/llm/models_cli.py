@@ -29,7 +29,7 @@ from app.llm.download import (
     download_model,
     gguf_repo,
 )
-from app.llm.fit import DEFAULT_MAX_CTX, Machine, machine_of, plan_placement
+from app.llm.fit import DEFAULT_MAX_CTX, Machine, Plan, machine_of, plan_placement
 from app.llm.gguf import HASH_BLOCK, GGUFInfo, file_sha256, format_count, read_gguf_info
 from app.llm.hardware import (
     METAL_SHARE,
@@ -39,7 +39,6 @@ from app.llm.hardware import (
     gb,
     human_size,
     qwenlong_reference,
-    recommend,
 )
 
 
@@ -64,6 +63,11 @@ def add_models_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--url",
         help="download this .gguf URL instead of the catalogue's (with or without --download)",
+    )
+    parser.add_argument(
+        "--repo",
+        metavar="OWNER/NAME",
+        help="download from this Hugging Face repository instead of the known publishers",
     )
     parser.add_argument(
         "--sha256",
@@ -175,9 +179,10 @@ def cmd_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
         f"fetches one from huggingface.co/{gguf_repo()}; or download it in a browser and run "
         "`models --import FILE`):\n"
     )
+    machine = machine_of(hw)
     for quant, size in QWENLONG_QUANTS.items():
-        rec = recommend(qwenlong_reference(quant), hw)
-        out.write(f"  {quant:<7} ~{gb(size)}  {rec.describe()}\n")
+        plan = plan_placement(qwenlong_reference(quant), machine)
+        out.write(f"  {quant:<7} ~{gb(size)}  {_plan_line(plan)}\n")
     return 0
 
 
@@ -202,6 +207,7 @@ def run_download(args: argparse.Namespace, out: TextIO) -> DownloadResult | None
             result = download_model(
                 args.download,
                 url=args.url,
+                repo=getattr(args, "repo", None),
                 sha256=args.sha256,
                 progress=printer,
                 cancel=cancel,
@@ -222,7 +228,8 @@ def run_download(args: argparse.Namespace, out: TextIO) -> DownloadResult | None
         out.write(f"{result.path.name} is already in the models folder.\n")
     else:
         resumed = f", resumed at {human_size(result.resumed_from)}" if result.resumed_from else ""
-        out.write(f"Downloaded {human_size(result.size)} to {result.path}{resumed}\n")
+        source = f" from {result.repo}" if result.repo else ""
+        out.write(f"Downloaded {human_size(result.size)}{source} to {result.path}{resumed}\n")
     if result.sha256:
         how = f"verified against {result.verified_by}" if result.verified_by else "not verified"
         out.write(f"sha256:   {result.sha256} ({how})\n")
@@ -302,7 +309,7 @@ def model_files() -> list[tuple[Path, str]]:
 def print_model(info: GGUFInfo, hw: Hardware, out: TextIO, *, with_hash: bool) -> None:
     experts = f", {info.expert_used_count} of {info.expert_count} experts" if info.is_moe else ""
     label = f" (label: {info.size_label})" if info.size_label else ""
-    rec = recommend(info, hw)
+    plan = plan_placement(info, machine_of(hw))
     lines = [
         f"name:     {info.name or '-'}",
         f"arch:     {info.architecture}{experts}",
@@ -316,9 +323,15 @@ def print_model(info: GGUFInfo, hw: Hardware, out: TextIO, *, with_hash: bool) -
         lines.append(f"sha256:   {file_sha256(info.path, progress=_progress(info.path.name))}")
     if not info.has_chat_template:
         lines.append("warning:  no chat template: the app cannot use this file")
-    lines.append(f"fit:      {rec.describe()}")
-    lines += [f"note:     {note}" for note in rec.notes]
+    lines.append(f"fit:      {_plan_line(plan)}")
+    if plan.fits:
+        lines.append(f"why:      {plan.reason}")
     out.write("".join(f"  {line}\n" for line in lines))
+
+
+def _plan_line(plan: Plan) -> str:
+    """One line of the automatic placement: what it loads with, or why nothing fits."""
+    return f"Fits: {plan.describe()}." if plan.fits else plan.reason
 
 
 def _progress(name: str) -> Any:

@@ -452,7 +452,8 @@ def test_cli_download(hub, tiny_bytes, capsys):
     out = io.StringIO()
     assert cmd_models(parse("--download", "q4_k_m", "--no-hash"), out) == 0
     text = out.getvalue()
-    assert f"Downloaded {download.human_size(len(tiny_bytes))} to {models() / NAME}" in text
+    assert f"Downloaded {download.human_size(len(tiny_bytes))} from " in text
+    assert f" to {models() / NAME}" in text
     assert f"sha256:   {sha(tiny_bytes)} (verified against Hub)" in text
     assert "qwen3moe" in text
     assert "100%" in capsys.readouterr().err
