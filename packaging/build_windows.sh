@@ -8,8 +8,11 @@
 # 2. Checks: vcomp140.dll is bundled when ggml-cpu.dll needs it; --self-test through the
 #    console exe (JSON report in build/selftest-windows.json) and through the windowed exe
 #    (exit code only: it has no stdout; proves the model loads without standard streams).
-# 3. packaging/build_windows_installer.sh -> dist/QwenLongReader-<version>-setup.exe
-#    (signed when SIGN_CMD is set).
+# 3. packaging/build_windows_installer.sh ->
+#    dist/QwenLongReader-<version>-windows-x64-<edition>-setup.exe (edition: cpu, or cuda13;
+#    signed when SIGN_CMD is set).
+# EDITION=cuda: the CUDA edition, from the venv packaging/build_cuda.sh makes
+#   (PYTHON=build/cuda-venv/Scripts/python.exe); nvcuda.dll is never bundled (the spec).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -17,6 +20,9 @@ if [ -n "${PYTHON:-}" ]; then python=$PYTHON
 elif [ -x .venv/Scripts/python.exe ]; then python=.venv/Scripts/python.exe
 else python=python; fi
 bundle=dist/QwenLongReader
+edition="${EDITION:-cpu}"
+export QWENLONG_EDITION="$edition"  # the spec checks the venv holds that build
+version=$(sed -nE 's/^version *= *"([^"]+)".*/\1/p' pyproject.toml | head -n1)
 
 "$python" -c "import llama_cpp, PySide6, pymupdf"
 pin=$(grep -oE '"pyinstaller==[^"]+"' pyproject.toml | tr -d '"' | head -n1 || true)
@@ -55,4 +61,10 @@ echo "== self-test (windowed exe: exit code only)"
   exit 1
 }
 
-bash packaging/build_windows_installer.sh "$bundle"
+tag=$("$python" packaging/edition_tag.py "$edition" build/selftest-windows.json | tr -d '\r')
+if find "$bundle" -iname 'nvcuda.dll' -o -iname 'nvml.dll' | grep -q .; then
+  echo "the bundle holds the NVIDIA driver's nvcuda.dll/nvml.dll: they must come from the system" >&2
+  exit 1
+fi
+OUTFILE="dist/QwenLongReader-$version-windows-x64-$tag-setup.exe" \
+  bash packaging/build_windows_installer.sh "$bundle"
