@@ -22,6 +22,11 @@ case "${1:-}" in
       "$python" -m pip install --no-build-isolation --no-deps --target "$SITE" "$sdist"
     ;;
   bench)
+    # Issue 12's GPU figures in one run (~5 min on an H100/H200 after the build): per
+    # placement (every layer on the GPU, every expert in RAM, the plan's n_cpu_moe for a
+    # 12 GB and a 24 GB card) prompt and generation tokens/s at 4K, 32K and 128K, app vs
+    # raw llama-cpp-python; single-pass time to first token at 128K; the memory-agent
+    # pipeline ratio over >= 20 steps. PROMPTS, GEN_TOKENS, TTFT_TOKENS, STEPS, CTX override.
     model="${2:-}"
     if [ -z "$model" ]; then
       model=/tmp/qwenlong-slice-4L-f16.gguf
@@ -31,14 +36,17 @@ from tests.fixtures.tiny_qwen3moe import qwenlong_slice, write_qwen3moe
 write_qwen3moe('$model', qwenlong_slice(4), np.float16)"
     fi
     export QWENLONG_READER_HOME="${QWENLONG_READER_HOME:-$(mktemp -d)}"
+    out="${OUT:-bench-results}"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-    for layers in 0 -1; do
-      "$python" -X faulthandler -m app.bench --only throughput --model "$model" \
-        --gpu-layers "$layers" --flash-attn \
-        --prompt-tokens "${PROMPT_TOKENS:-4096}" --gen-tokens "${GEN_TOKENS:-128}"
-    done
+    "$python" -m app models --plan "$model" --json || true
+    # shellcheck disable=SC2086
+    "$python" -X faulthandler -m app.bench --only placement --model "$model" --out "$out" \
+      --placement-prompts ${PROMPTS:-4096 32768 131072} --gen-tokens "${GEN_TOKENS:-128}" \
+      --cards-gb 12 24
+    "$python" -X faulthandler -m app.bench --only ttft --model "$model" --gpu-layers -1 \
+      --ttft-tokens "${TTFT_TOKENS:-131072}" --out "$out"
     "$python" -X faulthandler -m app.bench --only pipeline --model "$model" --gpu-layers -1 \
-      --flash-attn --steps "${STEPS:-40}"
+      --flash-attn --steps "${STEPS:-24}" --ctx "${CTX:-8192}" --out "$out"
     ;;
   *)
     echo "usage: bash packaging/cuda_bench.sh build [SDIST] | bench [GGUF]" >&2; exit 2 ;;
