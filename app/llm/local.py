@@ -46,6 +46,11 @@ FORCE_END_THINKING = "\n\nI have thought enough; now I write the output.\n</thin
 def check_model_file(path: str | Path) -> Path:
     """A clear ModelError for a missing, unreadable or non-GGUF file."""
     model = Path(path).expanduser()
+    if model.is_symlink() and not model.exists():
+        raise ModelError(
+            f"{model} is a broken link: the file it points to no longer exists.",
+            hint="Choose the model file itself in Settings, or pass --model FILE.",
+        )
     if not model.exists():
         raise ModelError(
             f"Model file not found: {model}",
@@ -53,8 +58,15 @@ def check_model_file(path: str | Path) -> Path:
         )
     if model.is_dir():
         raise ModelError(f"{model} is a folder; choose the .gguf file inside it.")
-    with model.open("rb") as f:
-        magic = f.read(4)
+    try:
+        with model.open("rb") as f:
+            magic = f.read(4)
+    except OSError as error:
+        raise ModelError(
+            f"The model file {model.name} cannot be read: {error.strerror}.",
+            hint="Check the file's permissions (it must be readable by you), or copy it "
+            "into the models folder with `python -m app models --import FILE`.",
+        ) from error
     if magic != GGUF_MAGIC:
         raise ModelError(
             f"{model.name} is not a GGUF model file.",

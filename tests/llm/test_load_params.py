@@ -100,3 +100,26 @@ def test_llama_logging_is_restored_after_a_load(tiny, capfd):
     assert "buffer type overridden" in "".join(backend.load_params.log_lines)
     backend.close()
     assert "buffer type overridden" not in capfd.readouterr().err  # captured, not printed
+
+
+def test_unreadable_and_broken_link_model_files_are_clear_errors(tmp_path, tiny, monkeypatch):
+    from pathlib import Path
+
+    from app.llm.local import check_model_file
+
+    link = tmp_path / "model.gguf"
+    link.symlink_to(tmp_path / "gone.gguf")
+    with pytest.raises(ModelError, match="broken link"):
+        check_model_file(link)
+    # Permissions cannot be taken away from root (CI runs as root): make open() fail as
+    # it does for a user without read permission.
+    real_open = Path.open
+
+    def denied(self, *args, **kwargs):
+        if self == Path(tiny):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    with pytest.raises(ModelError, match="cannot be read: Permission denied"):
+        check_model_file(tiny)
