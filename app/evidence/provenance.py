@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from app.agent import prompts
 from app.agent.events import StepRecord
 from app.documents.model import Document, Rect
 
@@ -28,6 +29,7 @@ _STOP_WORDS = (
 )
 _STOP = frozenset(_STOP_WORDS.split(" "))
 MIN_CONFIDENCE = 0.34  # below this overlap, the fact is reported as unsupported
+ECHO_SHARE = 0.75  # an answer sentence this much made of the prompt's words is an echo
 
 
 def words(text: str) -> set[str]:
@@ -163,11 +165,44 @@ def _evidence(
     )
 
 
-def cite_answer(answer: str, evidence: list[Evidence]) -> list[tuple[str, list[Evidence]]]:
+# The prompts' own sentences: an answer sentence made of these is the model echoing its
+# instructions, not a claim about the document.
+_PROMPT_WORDS = words(
+    " ".join((prompts.MEMORY_UPDATE, prompts.FINAL_ANSWER, prompts.SINGLE_PASS))
+    .replace("{question}", "")
+    .replace("{memory}", "")
+    .replace("{chunk}", "")
+    .replace("{document}", "")
+) | {"problem", "memory", "plan", "section", "answer", "previous", "no"}
+_MARKUP = re.compile(r"</?(problem|memory|plan|section|previous_memory|text)>", re.IGNORECASE)
+
+
+def is_prompt_echo(claim: str, question: str = "") -> bool:
+    """True when ``claim`` only repeats the prompt (its template, or the question) and so
+    says nothing about the document: such a sentence is not shown as a cited claim."""
+    text = _MARKUP.sub(" ", claim)
+    claim_words = {_stem(w) for w in words(text)}
+    if not claim_words:
+        return bool(_MARKUP.search(claim)) or not text.strip()
+    echo = {_stem(w) for w in _PROMPT_WORDS | words(question)}
+    return overlap(claim_words, echo) >= ECHO_SHARE
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def cite_answer(
+    answer: str, evidence: list[Evidence], question: str = ""
+) -> list[tuple[str, list[Evidence]]]:
     """Each sentence of the answer with the supported evidence that backs it (empty list:
-    the claim has no located support and is shown as unsupported)."""
+    the claim has no located support and is shown as unsupported). Sentences that only
+    echo the prompt are left out, and a page is cited once per claim (the best passage
+    on it)."""
     cited = []
     for claim in split_facts(answer) or ([answer.strip()] if answer.strip() else []):
+        if is_prompt_echo(claim, question):
+            continue
         claim_words = words(claim)
         backing = [
             ev
@@ -175,8 +210,55 @@ def cite_answer(answer: str, evidence: list[Evidence]) -> list[tuple[str, list[E
             if ev.supported and overlap(claim_words, words(ev.claim + " " + ev.quote)) >= 0.5
         ]
         backing.sort(key=lambda ev: -overlap(claim_words, words(ev.claim + " " + ev.quote)))
-        cited.append((claim, backing[:3]))
+        pages: set[int] = set()
+        unique = []
+        for ev in backing:
+            if ev.page not in pages:
+                pages.add(ev.page)
+                unique.append(ev)
+        cited.append((claim, unique[:3]))
     return cited
+
+
+@dataclass(frozen=True)
+class LineTrace:
+    """One line of a step's memory and the passage it came from (None: it traces to no
+    passage the model had read by then, so it is the model's own inference)."""
+
+    line: str
+    evidence: Evidence | None
+    traceable: bool = True  # False for lines with nothing to trace (a heading, "none yet")
+
+
+def trace_lines(document: Document, steps: list[StepRecord], index: int) -> list[LineTrace]:
+    """Every line of the memory written at ``steps[index]``, each traced to a passage in
+    the text read up to that step: first in the chunk of the step that brought the line
+    in (the earliest memory holding it), then in this step's own chunk. Cost stays at two
+    chunks a line, whatever the number of steps."""
+    if not 0 <= index < len(steps):
+        return []
+    seen = steps[: index + 1]
+    memories = [words(s.memory) for s in seen]
+    traced: list[LineTrace] = []
+    for raw in steps[index].memory.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        fact = line.strip(" -*•\t")
+        fact_words = words(fact)
+        if len(fact_words) < 2 or fact.lower().startswith(prompts.NO_PREVIOUS_MEMORY.lower()):
+            traced.append(LineTrace(line, None, traceable=False))
+            continue
+        first = next((i for i, m in enumerate(memories) if overlap(fact_words, m) >= 0.6), index)
+        best: tuple[int, int, float] = (0, 0, 0.0)
+        for i in dict.fromkeys((first, index)):
+            chunk = seen[i].chunk
+            span = locate(fact, document, chunk.start, chunk.end)
+            if span[2] > best[2]:
+                best = span
+        evidence = _evidence(document, fact, seen[first].chunk.index, -1, best)
+        traced.append(LineTrace(line, evidence if evidence.supported else None))
+    return traced
 
 
 def evidence_from_row(row: dict[str, Any]) -> Evidence:
