@@ -1,12 +1,17 @@
-"""The side panel: one entry per chunk in reading order, with the memory and plan after
-it, what changed, tokens and time; live progress with ETA and cancel; a coverage strip."""
+"""The side panel: the memory agent's reading, step by step.
+
+A reading map (the document as a strip of pages, each step a band over what it read),
+the memory's growth and churn as a small chart, the steps in reading order, and for the
+selected step its memory with evidence links, its plan, what changed and any problem in
+plain words; the plans as short cards. While a step runs, its memory and plan stream in
+as the model writes them, with the time left; a cancel says exactly which steps are kept.
+"""
 
 from __future__ import annotations
 
-import html
+import time
 
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPaintEvent
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -15,107 +20,71 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from app.agent.events import Chunk, StepRecord
+from app.documents.model import Document
+from app.gui.memory_chart import MemoryChart, Point
+from app.gui.memory_text import (
+    PHASES,
+    approx_tokens,
+    change_weight,
+    churn,
+    parse_partial,
+    problems_in_words,
+)
+from app.gui.memory_view import MemoryView, live_html
+from app.gui.plan_cards import PlanCards
+from app.gui.reading_map import Band, ReadingMap, band_tooltip
 from app.units import human_duration
 
-READ, CURRENT, UNREAD = QColor("#3b9c5a"), QColor("#e0a526"), QColor("#8a8f98")
+LIVE_MS = 50  # the live view is redrawn at most this often while tokens stream
+
+EMPTY_HELP = (
+    "<p style='color: gray'>When the memory agent reads a long document, the strip on the "
+    "left fills with one band per chunk it reads, darker where the memory changed more. "
+    "Each step lists its pages, tokens and time; select one (or click its band) to see "
+    "the memory it wrote - each line linked to the passage it came from - its plan, what "
+    "changed, and its pages in the viewer. A single-pass answer has no steps.</p>"
+)
 
 
-class CoverageStrip(QWidget):
-    """Pages of the document as cells: read, being read, not yet read. A cell's height
-    grows with how much the memory changed in the step that read it."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setMinimumHeight(22)
-        self.setAccessibleName("Reading coverage")
-        self.page_count = 0
-        self.read: dict[int, float] = {}  # page -> change weight 0..1
-        self.current: tuple[int, int] | None = None
-
-    def reset(self, page_count: int) -> None:
-        self.page_count, self.read, self.current = page_count, {}, None
-        self.update()
-
-    def mark_current(self, chunk: Chunk | None) -> None:
-        self.current = (chunk.page_first, chunk.page_last) if chunk else None
-        self.update()
-
-    def mark_read(self, chunk: Chunk, change: float) -> None:
-        for page in range(chunk.page_first, chunk.page_last + 1):
-            self.read[page] = max(self.read.get(page, 0.0), change)
-        self.update()
-
-    def pages_read(self) -> int:
-        return len(self.read)
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
-        if not self.page_count:
-            return
-        painter = QPainter(self)
-        width = self.width() / self.page_count
-        height = self.height()
-        for page in range(1, self.page_count + 1):
-            x = (page - 1) * width
-            if page in self.read:
-                color, h = READ, height * (0.45 + 0.55 * self.read[page])
-            elif self.current and self.current[0] <= page <= self.current[1]:
-                color, h = CURRENT, height
-            else:
-                color, h = UNREAD, height * 0.3
-            painter.fillRect(QRectF(x, height - h, max(1.0, width - 1), h), color)
-        painter.end()
+def _pages(first: int, last: int) -> str:
+    return f"page {first}" if first == last else f"pages {first}–{last}"
 
 
-def step_summary(step: StepRecord, total: int) -> str:
+def step_summary(step: StepRecord, total: int, is_demo: bool = False) -> str:
     c = step.chunk
-    flags = " ⚠" if step.malformed or step.stop_reason in ("loop", "length") else ""
+    trouble = problems_in_words(step, is_demo)
+    flags = " ⚠" if trouble else ""
     first_line = (step.memory.strip().splitlines() or [""])[0][:80]
     return (
-        f"Step {c.index + 1}/{total} · pages {c.page_first}–{c.page_last} · "
-        f"{step.prompt_tokens:,}+{step.completion_tokens:,} tok · {step.wall_ms / 1000:.1f} s"
-        f"{flags}\n{first_line}"
+        f"Step {c.index + 1}/{total} · {_pages(c.page_first, c.page_last)} · "
+        f"{step.prompt_tokens:,}+{step.completion_tokens:,} tok · "
+        f"{human_duration(step.wall_ms / 1000)}{flags}\n" + (trouble[0] if trouble else first_line)
     )
 
 
-def step_details_html(step: StepRecord, diff: str) -> str:
-    def block(title: str, text: str) -> str:
-        return f"<h4>{title}</h4><pre style='white-space:pre-wrap'>{html.escape(text)}</pre>"
-
-    parts = [block("Memory", step.memory or "(empty)"), block("Plan", step.plan or "(empty)")]
-    if diff:
-        lines = []
-        for line in diff.splitlines():
-            color = "#2e8b57" if line.startswith("+") else "#c0392b"
-            lines.append(f"<span style='color:{color}'>{html.escape(line)}</span>")
-        parts.append(
-            "<h4>What changed</h4><pre style='white-space:pre-wrap'>" + "\n".join(lines) + "</pre>"
-        )
-    for note in step.notes:
-        parts.append(f"<p><b>Note:</b> {html.escape(note)}</p>")
-    if step.thinking:
-        parts.append(
-            f"<details><summary>Thinking</summary>{block('Thinking', step.thinking)}</details>"
-        )
-    c = step.chunk
-    parts.append(
-        f"<p style='color:gray'>Read characters {c.start:,}–{c.end:,} ({c.tokens:,} tokens). "
-        f"Prompt {step.prompt_tokens:,} tokens in {step.prompt_ms / 1000:.1f} s, generated "
-        f"{step.completion_tokens:,} in {step.generation_ms / 1000:.1f} s; "
-        f"stop: {step.stop_reason}.</p>"
-    )
-    return "".join(parts)
+def _step_range(steps: list[int]) -> str:
+    if not steps:
+        return "none"
+    if len(steps) == 1:
+        return f"step {steps[0]}"
+    if steps == list(range(steps[0], steps[-1] + 1)):
+        return f"steps {steps[0]}–{steps[-1]}"
+    return "steps " + ", ".join(map(str, steps))
 
 
 class TimelinePanel(QWidget):
     step_selected = Signal(object)  # StepRecord
+    passage_requested = Signal(int, int)  # a memory line's passage: char start, end
     cancel_requested = Signal()
     resume_requested = Signal()
+    live_updated = Signal()  # the live view was redrawn (tests wait on it)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -132,26 +101,30 @@ class TimelinePanel(QWidget):
         self.resume_button.setAccessibleName("Resume the interrupted run")
         self.resume_button.hide()
         self.resume_button.clicked.connect(self.resume_requested)
-        self.coverage = CoverageStrip()
+        self.coverage = ReadingMap()
+        self.coverage.step_clicked.connect(self.select_step)
         self.coverage_label = QLabel()
+        self.coverage_label.setWordWrap(True)
+        self.coverage_label.setAccessibleName("What was read")
+        self.chart = MemoryChart()
+        self.chart.step_clicked.connect(self.select_step)
         self.steps = QListWidget()
         self.steps.setAccessibleName("Memory steps")
         self.steps.setWordWrap(True)
         self.steps.setAlternatingRowColors(True)
         self.steps.currentRowChanged.connect(self._select)
-        self.details = QTextBrowser()
-        # Shown until a run starts (a placeholder would not wrap): what this panel is for.
-        self.details.setHtml(
-            "<p style='color: gray'>When the memory agent reads a long document, each chunk "
-            "it reads appears above with its pages, tokens and time. Select one to see the "
-            "memory and plan it wrote, what changed, and its pages in the viewer. A "
-            "single-pass answer has no steps.</p>"
-        )
-        self.details.setAccessibleName("Step details")
-        self.details.setOpenLinks(False)
+        self.details = MemoryView()
+        self.details.setHtml(EMPTY_HELP)  # a placeholder would not wrap
+        self.details.passage_clicked.connect(self.passage_requested)
+        self.plans = PlanCards()
+        self.plans.reset()
+        self.plans.step_clicked.connect(self.select_step)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.details, "Memory")
+        self.tabs.addTab(self.plans, "Plans")
         self.live = QTextBrowser()
         self.live.setAccessibleName("Live output of the current step")
-        self.live.setMaximumHeight(120)
+        self.live.setMaximumHeight(170)
         self.live.hide()
 
         top = QHBoxLayout()
@@ -160,86 +133,209 @@ class TimelinePanel(QWidget):
         top.addWidget(self.cancel_button)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.steps)
-        split.addWidget(self.details)
-        split.setSizes([260, 340])
+        split.addWidget(self.tabs)
+        split.setSizes([200, 400])
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.addWidget(self.chart)
+        right.addWidget(self.live)
+        right.addWidget(split, 1)
+        body = QHBoxLayout()
+        body.setContentsMargins(0, 0, 0, 0)
+        body.addWidget(self.coverage)
+        body.addLayout(right, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addLayout(top)
-        layout.addWidget(self.coverage)
         layout.addWidget(self.coverage_label)
-        layout.addWidget(self.live)
-        layout.addWidget(split, 1)
+        layout.addLayout(body, 1)
+
         self.records: list[StepRecord] = []
         self.diffs: list[str] = []
         self.total = 0
+        self.mode = ""
+        self.page_count = 0
+        self.document: Document | None = None
+        self.is_demo = False
+        self._rows: dict[int, int] = {}  # chunk index -> row
+        self._loading = False
+        # The step being read: its chunk and what the model has written so far.
+        self.live_chunk: Chunk | None = None
+        self._live_text = ""
+        self._live_thinking = ""
+        self._live_drawn = 0.0
+        self._live_timer = QTimer(self, singleShot=True, interval=LIVE_MS)
+        self._live_timer.timeout.connect(self._draw_live)
+        self._eta: tuple[float, float] | None = None  # (seconds left, when it was said)
+        self.kept_text = ""  # after a cancel: which steps are kept, in words
+
+    # -- context --------------------------------------------------------------------
+    def set_document(self, document: Document | None) -> None:
+        """The document the run reads: memory lines are traced to its passages."""
+        self.document = document
+        self.details.forget()
+
+    def set_demo(self, is_demo: bool) -> None:
+        self.is_demo = is_demo
 
     # -- filling ----------------------------------------------------------------------
     def start(self, chunks: tuple[Chunk, ...], page_count: int, mode: str) -> None:
         self.steps.clear()
-        self.records, self.diffs = [], []
+        self.records, self.diffs, self._rows = [], [], {}
         self.total = len(chunks)
-        self.details.clear()
-        self.coverage.reset(page_count)
+        self.mode = mode
+        self.page_count = page_count
+        self.details.forget()
+        self.details.setHtml(EMPTY_HELP)
+        self.plans.reset()
+        self.chart.reset(self.total if mode != "single_pass" else 0)
+        self.coverage.reset(page_count, single_pass=mode == "single_pass")
         self.resume_button.hide()
+        self.live_chunk, self._eta, self.kept_text = None, None, ""
         if mode == "single_pass":
             self.progress.setRange(0, 0)
             self.progress.setFormat("Reading the whole document in one pass…")
-            self.coverage_label.setText(f"Single pass: all {page_count} pages in one prompt")
-            self.coverage.read = {p: 0.5 for p in range(1, page_count + 1)}
+            self.coverage_label.setText(self._single_pass_text())
+            self.details.setHtml(
+                f"<p>{self._single_pass_text()}: the whole document fits the context "
+                "window, so there are no memory steps. The answer's citations open the "
+                "passages it used.</p>"
+            )
         else:
             self.progress.setRange(0, self.total)
             self.progress.setValue(0)
             self.progress.setFormat(f"0 of {self.total} chunks read")
             self._update_coverage_label()
 
+    def _single_pass_text(self) -> str:
+        pages = self.page_count
+        return f"Single pass: read all {pages} page{'s' if pages != 1 else ''} in one prompt"
+
     def set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
-        self.live.setVisible(running)
+        self.live.setVisible(running and self.mode != "single_pass")
         if not running:
             self.coverage.mark_current(None)
+            self._live_timer.stop()
 
     def step_started(self, chunk: Chunk) -> None:
+        self.live_chunk = chunk
+        self._live_text = self._live_thinking = ""
         self.coverage.mark_current(chunk)
-        self.live.clear()
-        self.live.setPlaceholderText(
-            f"Reading step {chunk.index + 1} (pages {chunk.page_first}–{chunk.page_last})…"
-        )
+        self._draw_live()
 
-    def token(self, text: str) -> None:
-        cursor = self.live.textCursor()
-        cursor.movePosition(cursor.MoveOperation.End)
-        cursor.insertText(text)
-        self.live.setTextCursor(cursor)
+    def token(self, text: str, thinking: bool = False) -> None:
+        if thinking:
+            self._live_thinking += text
+        else:
+            self._live_text += text
+        if time.monotonic() - self._live_drawn >= LIVE_MS / 1000:
+            self._draw_live()
+        elif not self._live_timer.isActive():
+            self._live_timer.start()
+
+    def live_partial(self):  # noqa: ANN201 - a memory_text.Partial
+        return parse_partial(self._live_text, self._live_thinking)
+
+    def _eta_text(self) -> str:
+        if self._eta is None:
+            return "time left: after the first step"
+        left, said = self._eta
+        return f"about {human_duration(max(0.0, left - (time.monotonic() - said)))} left"
+
+    def _draw_live(self) -> None:
+        self._live_drawn = time.monotonic()
+        chunk = self.live_chunk
+        if chunk is None:
+            return
+        partial = self.live_partial()
+        phase = (
+            PHASES[partial.phase]
+            if (self._live_text or self._live_thinking)
+            else ("reading the pages")
+        )
+        header = (
+            f"Step {chunk.index + 1} of {self.total} · {_pages(chunk.page_first, chunk.page_last)}"
+            f" · {phase}… · {self._eta_text()}"
+        )
+        bar = self.live.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum() - 4
+        content = self._live_text.rpartition("</think>")[2]
+        self.live.setHtml(live_html(header, partial, len(partial.thinking.split()), content))
+        if at_end:
+            bar.setValue(bar.maximum())
+        self.live_updated.emit()
 
     def add_step(self, step: StepRecord, diff: str, eta_s: float | None = None) -> None:
+        previous = self.records[-1] if self.records else None
         self.records.append(step)
         self.diffs.append(diff)
-        item = QListWidgetItem(step_summary(step, self.total))
-        if step.malformed or step.notes:
-            item.setToolTip("\n".join(step.notes))
+        row = len(self.records) - 1
+        self._rows[step.chunk.index] = row
+        item = QListWidgetItem(step_summary(step, self.total, self.is_demo))
+        trouble = problems_in_words(step, self.is_demo)
+        if trouble or step.notes:
+            item.setToolTip("\n".join(trouble or step.notes))
         self.steps.addItem(item)
-        changed = len(diff.splitlines())
-        previous = len(self.records[-2].memory.splitlines()) if len(self.records) > 1 else 0
-        self.coverage.mark_read(step.chunk, min(1.0, changed / max(4, previous + 1)))
+        before = previous.memory if previous else ""
+        added, removed = churn(before, step.memory)
+        c = step.chunk
+        self.coverage.add_band(
+            Band(
+                c.index,
+                c.page_first,
+                c.page_last,
+                change_weight(before, step.memory),
+                band_tooltip(
+                    c.index,
+                    self.total,
+                    c.page_first,
+                    c.page_last,
+                    step.prompt_tokens,
+                    step.completion_tokens,
+                    step.wall_ms,
+                    added,
+                    removed,
+                ),
+            )
+        )
+        self.chart.add(Point(c.index, approx_tokens(step.memory), added, removed))
+        if not self._loading:
+            self.plans.add(c.index, _pages(c.page_first, c.page_last), step.plan)
+        else:
+            self.plans.cards.append((c.index, _pages(c.page_first, c.page_last), step.plan))
+        if self.live_chunk is not None and self.live_chunk.index == c.index:
+            self.live_chunk = None
         done = len(self.records)
         self.progress.setValue(done)
+        if eta_s is not None:
+            self._eta = (eta_s, time.monotonic())
         eta = f" · about {human_duration(eta_s)} left" if eta_s else ""
         self.progress.setFormat(f"{done} of {self.total} chunks read{eta}")
         self._update_coverage_label()
-        if self.steps.currentRow() in (-1, done - 2):  # follow the run unless the user looks back
+        # Follow the run unless the user looks back.
+        if not self._loading and self.steps.currentRow() in (-1, done - 2):
             self.steps.setCurrentRow(done - 1)
 
     def load(
         self, chunks: list[Chunk], steps: list[StepRecord], page_count: int, mode: str, status: str
     ) -> None:
         """Show a stored run exactly as recorded."""
+        from app.agent.engine import memory_diff
+
         self.start(tuple(chunks), page_count, mode)
         previous = ""
-        for step in steps:
-            from app.agent.engine import memory_diff
-
-            self.add_step(step, memory_diff(previous, step.memory))
-            previous = step.memory
+        self._loading = True
+        try:
+            for step in steps:
+                self.add_step(step, memory_diff(previous, step.memory))
+                previous = step.memory
+        finally:
+            self._loading = False
+        if self.plans.cards:
+            self.plans.select(-1)
+        if steps:
+            self.steps.setCurrentRow(len(steps) - 1)
         self.finish(status)
 
     def finish(self, status: str) -> None:
@@ -254,20 +350,65 @@ class TimelinePanel(QWidget):
             "interrupted": "Interrupted",
             "running": "Running",
         }
+        label = labels.get(status, status)
         done = len(self.records)
-        self.progress.setFormat(
-            f"{labels.get(status, status)} · {done} of {self.total} chunks read"
-            if self.total
-            else labels.get(status, status)
-        )
+        if self.mode == "single_pass":
+            self.progress.setFormat(f"{label} · {self._single_pass_text()}")
+        elif self.total:
+            self.progress.setFormat(f"{label} · {done} of {self.total} chunks read")
+        else:
+            self.progress.setFormat(label)
         resumable = status in ("cancelled", "failed", "interrupted") and done < self.total
         self.resume_button.setVisible(resumable)
+        stopped = self.live_chunk
+        self.live_chunk = None
+        if status in ("cancelled", "failed", "interrupted") and self.mode != "single_pass":
+            self.coverage.mark_stopped(stopped)
+            self.kept_text = self._kept(label, stopped)
+            self.coverage_label.setText(self.kept_text)
+
+    def _kept(self, label: str, stopped: Chunk | None) -> str:
+        kept = [r.chunk.index + 1 for r in self.records]
+        if kept:
+            first = self.records[0].chunk.page_first
+            last = self.records[-1].chunk.page_last
+            said = f"{label}. Kept: {_step_range(kept)} ({_pages(first, last)}), saved."
+        else:
+            said = f"{label} before any step finished: nothing to keep."
+        if stopped is not None:
+            said += (
+                f" Not kept: step {stopped.index + 1} "
+                f"({_pages(stopped.page_first, stopped.page_last)}) was stopped mid-way; "
+                "what it had written is discarded."
+            )
+        if len(kept) < self.total:
+            nxt = stopped.index + 1 if stopped is not None else len(kept) + 1
+            said += f" Resume reads on from step {nxt}."
+        return said
 
     def _update_coverage_label(self) -> None:
         c = self.coverage
         self.coverage_label.setText(f"Read {c.pages_read()} of {c.page_count} pages")
 
+    # -- selection --------------------------------------------------------------------
+    def select_step(self, chunk_index: int) -> None:
+        """Select the step that read chunk ``chunk_index`` (from the map, chart or cards)."""
+        row = self._rows.get(chunk_index)
+        if row is not None:
+            if row == self.steps.currentRow():
+                self._select(row)
+            else:
+                self.steps.setCurrentRow(row)
+
     def _select(self, row: int) -> None:
         if 0 <= row < len(self.records):
-            self.details.setHtml(step_details_html(self.records[row], self.diffs[row]))
-            self.step_selected.emit(self.records[row])
+            step = self.records[row]
+            self.details.show_step(
+                self.records, row, self.total, self.diffs[row], self.document, self.is_demo
+            )
+            index = step.chunk.index
+            self.coverage.select(index)
+            self.chart.select(index)
+            if not self._loading:
+                self.plans.select(index)
+            self.step_selected.emit(step)

@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         self.ask_panel.plan_wanted.connect(self._want_plan)
         self.ask_panel.ask_requested.connect(self._ask)
         self.timeline.step_selected.connect(self._show_step)
+        self.timeline.passage_requested.connect(self._show_passage)
         self.timeline.cancel_requested.connect(self.cancel_run)
         self.timeline.resume_requested.connect(self.resume_run)
         self.library.document_chosen.connect(self._open_stored_document)
@@ -286,6 +287,7 @@ class MainWindow(QMainWindow):
 
     def _model_loaded(self, name: str, is_demo: bool) -> None:
         self.model_loaded = True
+        self.timeline.set_demo(is_demo)
         self.model_busy.hide()
         if is_demo:
             self.model_label.setText(
@@ -414,6 +416,7 @@ class MainWindow(QMainWindow):
             self._unkept_documents.add(self.document_id)
             _remember_unkept(self._unkept_documents)  # deleted at next start after a crash
         self.viewer.show_document(document, password)
+        self.timeline.set_document(document)
         warnings = " ".join(document.warnings)
         self.statusBar().showMessage(
             f"{document.title}: {document.page_count} pages, {len(document.text):,} characters. "
@@ -538,7 +541,7 @@ class MainWindow(QMainWindow):
             if event.step < 0:
                 self.ask_panel.stream(event.text, event.thinking)
             else:
-                self.timeline.token(event.text)
+                self.timeline.token(event.text, event.thinking)
         elif isinstance(event, StepFinished):
             self.timeline.add_step(event.step, event.memory_diff, event.eta_s)
             self.statusBar().clearMessage()  # a wait for the database, if any, is over
@@ -579,7 +582,10 @@ class MainWindow(QMainWindow):
         self.citations = rows
         evidence = [evidence_from_row(r) for r in rows]
         lines = [run.answer.text, "", "**Sources**", ""]
-        for claim, backing in cite_answer(run.answer.text, evidence):
+        cited = cite_answer(run.answer.text, evidence, run.question)
+        if not cited:
+            lines.append("- *Nothing to cite: the answer only repeats the question or prompt.*")
+        for claim, backing in cited:
             if backing:
                 links = ", ".join(f"[p. {e.page}](cite:{evidence.index(e)})" for e in backing)
                 lines.append(f"- {claim} - {links}")
@@ -595,6 +601,13 @@ class MainWindow(QMainWindow):
 
     def _show_step(self, step: StepRecord) -> None:
         self.viewer.mark_span(step.chunk.start, step.chunk.end)
+
+    def _show_passage(self, start: int, end: int) -> None:
+        """A memory line's evidence, clicked in the timeline: its passage highlighted."""
+        self.viewer.mark_span(start, end)
+        if self.document is not None:
+            quote = " ".join(self.document.text[start:end].split())
+            self.statusBar().showMessage(f"Page {self.document.page_of(start)}: {quote[:120]}")
 
     # -- history ------------------------------------------------------------------------
     def _refresh_library(self) -> None:
