@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -19,6 +20,40 @@ from PySide6.QtWidgets import (
 )
 
 ROLE = Qt.ItemDataRole.UserRole
+FULL_TEXT = Qt.ItemDataRole.UserRole + 1  # the unelided lines of a document's entry
+
+
+class ElidingList(QListWidget):
+    """A list whose long lines end in "…" at the panel's width (the whole text is in the
+    tooltip) instead of growing a horizontal scrollbar."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+
+    def add_entry(self, lines: list[str], tooltip: str) -> QListWidgetItem:
+        item = QListWidgetItem()
+        item.setData(FULL_TEXT, lines)
+        item.setToolTip(tooltip)
+        self.addItem(item)
+        self._elide(item)
+        return item
+
+    def _elide(self, item: QListWidgetItem) -> None:
+        metrics = self.fontMetrics()
+        width = max(40, self.viewport().width() - 2 * self.spacing() - 12)
+        lines = item.data(FULL_TEXT) or []
+        item.setText(
+            "\n".join(
+                metrics.elidedText(line, Qt.TextElideMode.ElideRight, width) for line in lines
+            )
+        )
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        for row in range(self.count()):
+            self._elide(self.item(row))
 
 
 class LibraryPanel(QWidget):
@@ -28,7 +63,7 @@ class LibraryPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.documents = QListWidget()
+        self.documents = ElidingList()
         self.documents.setAccessibleName("Documents")
         self.documents.itemActivated.connect(self._document)
         self.documents.itemClicked.connect(self._document)
@@ -60,10 +95,11 @@ class LibraryPanel(QWidget):
         self.documents.clear()
         for row in rows:
             pages = row.get("page_count") or 0
-            item = QListWidgetItem(f"{row['title']}\n{pages} pages · {row['kind']}")
-            item.setToolTip(row["path"])
+            details = f"{pages} pages · {row['kind']}"
+            item = self.documents.add_entry(
+                [row["title"], details], f"{row['title']}\n{details}\n{row['path']}"
+            )
             item.setData(ROLE, row["id"])
-            self.documents.addItem(item)
             if row["id"] == current_id:
                 self.documents.setCurrentItem(item)
 

@@ -12,15 +12,18 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
-from app.agent.engine import Engine, RunPlan, estimate_seconds
+from app.agent.engine import MEMORY_AGENT, Engine, RunPlan, estimate_seconds
 from app.documents.model import Document
 from app.errors import Cancelled, UserError
 from app.llm.backend import Backend, CancelToken
 from app.llm.factory import open_backend
+from app.resources import sample_document
 from app.settings import Settings
 from app.store.database import open_database
 
@@ -28,6 +31,20 @@ log = logging.getLogger("app.gui")
 
 # Assumed CPU throughput for the first estimate, before a step has been measured.
 DEFAULT_PROMPT_TPS, DEFAULT_GEN_TPS = 200.0, 40.0
+# The bundled sample (8 pages, about 1,000 tokens) fits the demo model's 4K context in one
+# pass; read in chunks this size it takes 4 memory steps, so a first ask shows the
+# memory agent at work in well under a minute (the demo model only, settings untouched).
+SAMPLE_CHUNK_TOKENS = 300
+SAMPLE_MAX_NEW_TOKENS = 200  # each step's output: the demo model's memory is not better longer
+
+
+def is_sample(document: Document | None) -> bool:
+    if document is None:
+        return False
+    try:
+        return Path(document.path).resolve() == sample_document().resolve()
+    except OSError:
+        return False
 
 
 def describe_error(error: BaseException) -> str:
@@ -93,12 +110,27 @@ class ModelWorker(QObject):
     def _is_demo(self) -> bool:
         return bool(self.backend and "(demo)" in self.backend.identity.name)
 
-    def _engine(self) -> Engine:
+    def _demo_sample(self, document: Document | None) -> bool:
+        """The first-run case: the demo model on the bundled sample, automatic settings."""
+        s = self.settings
+        return (
+            self._is_demo()
+            and s is not None
+            and not s.chunk_tokens
+            and s.mode == "auto"
+            and is_sample(document)
+        )
+
+    def _engine(self, document: Document | None = None) -> Engine:
         assert self.backend is not None and self.settings is not None
         settings = self.settings
         if self._is_demo() and not settings.max_new_tokens:
             # The demo model rambles; a cap keeps a sample run to a minute or two on a CPU.
             settings = settings.with_changes(max_new_tokens=384)
+        if self._demo_sample(document):
+            settings = settings.with_changes(chunk_tokens=SAMPLE_CHUNK_TOKENS)
+            if not self.settings.max_new_tokens:
+                settings = settings.with_changes(max_new_tokens=SAMPLE_MAX_NEW_TOKENS)
         return Engine(self.backend, open_database(), settings)
 
     @Slot(object, str, str, str)
@@ -107,7 +139,17 @@ class ModelWorker(QObject):
             self.plan_failed.emit("The model is not loaded yet.")
             return
         try:
-            plan: RunPlan = self._engine().plan(document, q_core, q_inst, mode)
+            demo_sample = mode == "auto" and self._demo_sample(document)
+            engine = self._engine(document)
+            plan: RunPlan = engine.plan(
+                document, q_core, q_inst, MEMORY_AGENT if demo_sample else mode
+            )
+            if demo_sample:
+                plan = replace(
+                    plan,
+                    reason=f"the sample is read in {len(plan.chunks)} chunks so you can watch "
+                    "the memory agent (a demo setting; it would fit one pass)",
+                )
             self.planned.emit(plan, estimate_seconds(plan, self.prompt_tps, self.gen_tps))
         except Exception as error:  # noqa: BLE001
             self.plan_failed.emit(describe_error(error))
@@ -126,14 +168,17 @@ class ModelWorker(QObject):
         self._drive(
             lambda engine, cancel: engine.ask(
                 document, document_id, session_id, question, q_core, q_inst, plan, cancel
-            )
+            ),
+            document,
         )
 
     @Slot(int, object)
     def resume(self, run_id: int, document: Document) -> None:
         self._drive(lambda engine, cancel: engine.resume(run_id, document, cancel))
 
-    def _drive(self, start: Callable[[Engine, CancelToken], Any]) -> None:
+    def _drive(
+        self, start: Callable[[Engine, CancelToken], Any], document: Document | None = None
+    ) -> None:
         from app.agent.events import RunFailed, StepFinished
 
         if self.backend is None:
@@ -142,7 +187,7 @@ class ModelWorker(QObject):
         self.cancel_token = CancelToken()
         self.busy_changed.emit(True)
         try:
-            for event in start(self._engine(), self.cancel_token):
+            for event in start(self._engine(document), self.cancel_token):
                 if isinstance(event, StepFinished):
                     self._learn_speed(event)
                 self.engine_event.emit(event)
