@@ -32,6 +32,14 @@ MIN_CONFIDENCE = 0.34  # below this overlap, the fact is reported as unsupported
 ECHO_SHARE = 0.75  # an answer sentence this much made of the prompt's words is an echo
 
 
+_NUMBER = re.compile(r"\d[\d,.]*\d|\d")
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers a text states, thousands separators dropped: "1,140" == "1140"."""
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
 def words(text: str) -> set[str]:
     return {w.lower().strip(".,") for w in _WORD.findall(text)} - _STOP
 
@@ -257,7 +265,10 @@ def trace_lines(document: Document, steps: list[StepRecord], index: int) -> list
             if span[2] > best[2]:
                 best = span
         evidence = _evidence(document, fact, seen[first].chunk.index, -1, best)
-        traced.append(LineTrace(line, evidence if evidence.supported else None))
+        # A passage that matches the words but not the numbers does not back the line
+        # ("treats 201 million litres" against "treats 41 million litres").
+        backed = evidence.supported and numbers(fact) <= numbers(evidence.quote)
+        traced.append(LineTrace(line, evidence if backed else None))
     return traced
 
 

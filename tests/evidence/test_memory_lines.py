@@ -39,6 +39,17 @@ def test_every_memory_line_traces_to_its_page_or_is_inference(tmp_path, store):
     )
 
 
+def test_a_line_whose_numbers_the_passage_does_not_state_is_inference(tmp_path, store):
+    from dataclasses import replace
+
+    doc, steps = finished_steps(tmp_path, store)
+    wrong = FACTS[4].replace("3 bridges", "5 bridges")
+    odd = replace(steps[-1], memory=f"{FACTS[4]}\n{wrong}")
+    right, misquoted = trace_lines(doc, [*steps[:-1], odd], len(steps) - 1)
+    assert right.evidence is not None and right.evidence.page == 4
+    assert misquoted.evidence is None and misquoted.traceable
+
+
 def test_headings_and_placeholders_are_not_called_inference(tmp_path, store):
     from dataclasses import replace
 
