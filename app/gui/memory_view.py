@@ -133,7 +133,7 @@ def step_html(
 
 
 def live_html(header: str, partial: Partial, thinking_words: int, raw: str = "") -> str:
-    parts = [f"<p><b>{esc(header)}</b></p>"]
+    parts = [f"<p><b>{esc(header)}</b></p>"] if header else []
     if thinking_words:
         parts.append(f"<p style='color:gray'>thinking: {thinking_words:,} words (hidden)</p>")
     if partial.memory:

@@ -9,6 +9,7 @@ as the model writes them, with the time left; a cancel says exactly which steps 
 
 from __future__ import annotations
 
+import html
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -57,11 +58,20 @@ def _pages(first: int, last: int) -> str:
     return f"page {first}" if first == last else f"pages {first}–{last}"
 
 
-def step_summary(step: StepRecord, total: int, is_demo: bool = False) -> str:
+def step_summary(step: StepRecord, total: int, is_demo: bool = False, diff: str = "") -> str:
+    """The step's line in the list: pages, tokens, time, then what it added to the memory
+    (its first new line) or, when it went wrong, what went wrong."""
     c = step.chunk
     trouble = problems_in_words(step, is_demo)
     flags = " ⚠" if trouble else ""
-    first_line = (step.memory.strip().splitlines() or [""])[0][:80]
+    added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+")]
+    added = [line for line in added if line]
+    if added:
+        first_line = "+ " + added[0][:80]
+    elif diff:
+        first_line = "(lines removed only)"
+    else:
+        first_line = (step.memory.strip().splitlines() or [""])[0][:80]
     return (
         f"Step {c.index + 1}/{total} · {_pages(c.page_first, c.page_last)} · "
         f"{step.prompt_tokens:,}+{step.completion_tokens:,} tok · "
@@ -126,6 +136,10 @@ class TimelinePanel(QWidget):
         self.live.setAccessibleName("Live output of the current step")
         self.live.setMaximumHeight(170)
         self.live.hide()
+        self.live_header = QLabel()  # outside the scrolled text: always in sight
+        self.live_header.setAccessibleName("The step being read")
+        self.live_header.setWordWrap(True)
+        self.live_header.hide()
 
         top = QHBoxLayout()
         top.addWidget(self.progress, 1)
@@ -138,6 +152,7 @@ class TimelinePanel(QWidget):
         right = QVBoxLayout()
         right.setContentsMargins(0, 0, 0, 0)
         right.addWidget(self.chart)
+        right.addWidget(self.live_header)
         right.addWidget(self.live)
         right.addWidget(split, 1)
         body = QHBoxLayout()
@@ -214,6 +229,7 @@ class TimelinePanel(QWidget):
     def set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
         self.live.setVisible(running and self.mode != "single_pass")
+        self.live_header.setVisible(self.live.isVisibleTo(self))
         if not running:
             self.coverage.mark_current(None)
             self._live_timer.stop()
@@ -258,10 +274,11 @@ class TimelinePanel(QWidget):
             f"Step {chunk.index + 1} of {self.total} · {_pages(chunk.page_first, chunk.page_last)}"
             f" · {phase}… · {self._eta_text()}"
         )
+        self.live_header.setText(f"<b>{html.escape(header)}</b>")
         bar = self.live.verticalScrollBar()
         at_end = bar.value() >= bar.maximum() - 4
         content = self._live_text.rpartition("</think>")[2]
-        self.live.setHtml(live_html(header, partial, len(partial.thinking.split()), content))
+        self.live.setHtml(live_html("", partial, len(partial.thinking.split()), content))
         if at_end:
             bar.setValue(bar.maximum())
         self.live_updated.emit()
@@ -272,7 +289,7 @@ class TimelinePanel(QWidget):
         self.diffs.append(diff)
         row = len(self.records) - 1
         self._rows[step.chunk.index] = row
-        item = QListWidgetItem(step_summary(step, self.total, self.is_demo))
+        item = QListWidgetItem(step_summary(step, self.total, self.is_demo, diff))
         trouble = problems_in_words(step, self.is_demo)
         if trouble or step.notes:
             item.setToolTip("\n".join(trouble or step.notes))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPoint, Qt, QUrl
 
 from app.agent.events import Chunk, StepRecord
+from app.gui.main import make_app
 from app.gui.memory_text import parse_partial, plan_changes, problems_in_words
 from tests.gui.memory_helpers import (
     FACTS,
@@ -132,13 +133,16 @@ def test_live_step_streams_memory_and_plan_with_eta(qtbot, tmp_path):
     panel.start(chunks, doc.page_count, "memory_agent")
     panel.set_running(True)
     panel.step_started(chunks[0])
-    assert "reading the pages" in panel.live.toPlainText()
+    assert "Step 1 of 2 · pages 1–2 · reading the pages" in panel.live_header.text()
+    assert panel.live_header.isVisibleTo(panel)
     panel.token("weighing the pages", thinking=True)
     for piece in ("Updated memory:\n<mem", "ory>\nThe storm damaged ", "3 bridges.\n</memory>\n"):
         with qtbot.waitSignal(panel.live_updated, timeout=2000):
             panel.token(piece)
     shown = panel.live.toPlainText()
-    assert "The storm damaged 3 bridges." in shown and "writing the plan" in shown
+    assert (
+        "The storm damaged 3 bridges." in shown and "writing the plan" in panel.live_header.text()
+    )
     assert "weighing" not in shown and "thinking: 3 words" in shown
     with qtbot.waitSignal(panel.live_updated, timeout=2000):
         panel.token("<plan>\nLook for costs")
@@ -158,7 +162,9 @@ def test_live_step_streams_memory_and_plan_with_eta(qtbot, tmp_path):
     )
     panel.add_step(step, "+The storm damaged 3 bridges.", eta_s=42.0)
     panel.step_started(chunks[1])
-    assert "about 42 s left" in panel.live.toPlainText() or "left" in panel.live.toPlainText()
+    assert (
+        "Step 2 of 2 · pages 3–4 · reading the pages… · about 42 s left" in panel.live_header.text()
+    )
     assert "about 42 s left" in panel.progress.format()
 
 
@@ -232,3 +238,29 @@ def test_partial_output_parsing():
     p = parse_partial("<memory>old</memory><memory>new")  # the last block wins
     assert p.memory == "new"
     assert parse_partial("", "hmm").phase == "thinking"
+
+
+def test_first_run_reads_the_sample_in_a_few_memory_steps(qtbot, demo_backend):
+    """The demo model on the bundled sample, default settings: a short memory-agent run
+    (3-4 steps) instead of a single pass, so a new user sees the timeline fill."""
+    from app.documents.ingest import load_document
+    from app.gui.workers import ModelWorker
+    from app.resources import SAMPLE_QUESTION, sample_document
+    from app.settings import Settings
+
+    make_app()
+    worker = ModelWorker()
+    worker.backend, worker.settings = demo_backend, Settings(n_ctx=4096)
+    sample = load_document(sample_document())
+    q_core, q_inst = SAMPLE_QUESTION.rsplit(" Answer", 1)
+    with qtbot.waitSignal(worker.planned) as planned:
+        worker.plan(sample, q_core, "Answer" + q_inst, "auto")
+    plan = planned.args[0]
+    assert plan.mode == "memory_agent" and 3 <= len(plan.chunks) <= 4
+    assert plan.chunks[-1].page_last == sample.page_count == 8
+    assert plan.budgets.max_new_tokens <= 200
+    assert "watch the memory agent" in plan.reason
+    # Any other document, or a chosen mode, plans as before.
+    with qtbot.waitSignal(worker.planned) as planned:
+        worker.plan(sample, q_core, "", "single_pass")
+    assert planned.args[0].mode == "single_pass"
