@@ -99,9 +99,9 @@ def acquire(path: Path, patience_s: float = 0.5) -> RunLock | None:
     """The lock at ``path``, or None when another holder has it. Retries for a moment,
     since a checker (``is_held``) holds it for an instant while it looks."""
     deadline = time.monotonic() + patience_s
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # owner-only, as the data
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         if _try_lock(fd):
             try:  # (Windows never removes an open file: nothing to check there)
                 same = sys.platform == "win32" or os.fstat(fd).st_ino == os.stat(path).st_ino
