@@ -6,10 +6,16 @@
 # 2. dist/QwenLongReader/QwenLongReader --self-test, offscreen, from an empty folder: Qt
 #    window, PDF ingest, demo model load, one memory step, database. Fails the build if
 #    any check fails (the JSON report is kept in build/selftest-linux.json).
-# 3. dist/QwenLongReader-<version>-linux-<arch>.tar.gz: the bundle, a .desktop file, the
-#    icons and install.sh (per-user install into ~/.local).
+# 3. dist/QwenLongReader-<version>-linux-<arch>-<edition>.tar.gz (edition: cpu, or cuda13
+#    for the CUDA build): the bundle, a .desktop file, the icons and install.sh (per-user
+#    install into ~/.local).
 # Idempotent: every run starts from a clean build/pyinstaller and dist/QwenLongReader.
 # PYTHON=/path/to/python overrides the interpreter (default .venv/bin/python).
+# EDITION=cuda builds the CUDA edition from a venv made by packaging/build_cuda.sh:
+#   bash packaging/build_cuda.sh venv && EDITION=cuda PYTHON=build/cuda-venv/bin/python \
+#     bash packaging/build_linux.sh
+# The self-test's build report must then show CUDA compiled in (on a machine without an
+# NVIDIA GPU it says so and runs on the CPU), and the driver's libcuda must not be bundled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -17,7 +23,9 @@ python="${PYTHON:-.venv/bin/python}"
 name=QwenLongReader
 version=$(sed -nE 's/^version *= *"([^"]+)".*/\1/p' pyproject.toml | head -n1)
 arch=$(uname -m)
-stage="QwenLongReader-$version-linux-$arch"
+edition="${EDITION:-cpu}"
+case "$edition" in cpu|cuda) ;; *) echo "EDITION=$edition: use cpu or cuda" >&2; exit 2 ;; esac
+export QWENLONG_EDITION="$edition"  # the spec checks the venv holds that build
 
 if ! "$python" -c "import llama_cpp, PySide6, pymupdf" 2>/dev/null; then
   echo "$python cannot import the app's dependencies: run 'bash packaging/bootstrap.sh test' first" >&2
@@ -36,7 +44,7 @@ elapsed() { awk -v a="$1" -v b="$(seconds)" 'BEGIN { printf "%.1f", b - a }'; }
 
 echo "== PyInstaller: $name $version"
 t0=$(seconds)
-rm -rf build/pyinstaller "dist/$name" "dist/$stage.tar.gz"
+rm -rf build/pyinstaller "dist/$name"
 mkdir -p build dist
 "$python" -m PyInstaller --noconfirm --clean --log-level WARN \
   --distpath dist --workpath build/pyinstaller packaging/qwenlong-reader.spec
@@ -54,9 +62,18 @@ if ! (cd "$scratch" && env -u PYTHONPATH -u PYTHONHOME -u VIRTUAL_ENV QT_QPA_PLA
   exit 1
 fi
 selftest_s=$(elapsed "$t1")
+# The edition's name comes from what the frozen app reports it runs, never from a guess:
+# "cpu", or "cuda13" after the CUDA runtime's major version.
+tag=$("$python" packaging/edition_tag.py "$edition" build/selftest-linux.json)
+driver=$(find "dist/$name" \( -name 'libcuda.so*' -o -name 'libnvidia-*.so*' \) -print)
+if [ -n "$driver" ]; then
+  echo "the bundle holds the NVIDIA driver's libraries, which must come from the system: $driver" >&2
+  exit 1
+fi
+stage="QwenLongReader-$version-linux-$arch-$tag"
 
 echo "== tarball"
-rm -rf "build/$stage"
+rm -rf "build/$stage" "dist/$stage.tar.gz"
 mkdir -p "build/$stage"
 cp -a "dist/$name" "build/$stage/$name"
 cp packaging/linux/qwenlong-reader.desktop packaging/linux/install.sh "build/$stage/"
