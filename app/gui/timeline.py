@@ -70,6 +70,8 @@ def step_summary(step: StepRecord, total: int, is_demo: bool = False, diff: str 
         first_line = "+ " + added[0][:80]
     elif diff:
         first_line = "(lines removed only)"
+    elif step.index > 0:
+        first_line = "(memory unchanged)"
     else:
         first_line = (step.memory.strip().splitlines() or [""])[0][:80]
     return (

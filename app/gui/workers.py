@@ -35,7 +35,7 @@ DEFAULT_PROMPT_TPS, DEFAULT_GEN_TPS = 200.0, 40.0
 # pass; read in chunks this size it takes 4 memory steps, so a first ask shows the
 # memory agent at work in well under a minute (the demo model only, settings untouched).
 SAMPLE_CHUNK_TOKENS = 300
-SAMPLE_MAX_NEW_TOKENS = 200  # each step's output: the demo model's memory is not better longer
+SAMPLE_MAX_NEW_TOKENS = 128  # each step's output: the demo model's memory is not better longer
 
 
 def is_sample(document: Document | None) -> bool:
