@@ -353,7 +353,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="memory_agent single_pass retrieval (or agent, single, rag)",
     )
     add_model_options(parser)  # the same model options as `ask`
-    parser.add_argument("--flash-attn", action="store_true", help="llama.cpp flash attention")
     parser.add_argument(
         "--kv-cache", default="f16", choices=["f16", "q8_0", "q4_0"], help="KV cache type"
     )
@@ -381,9 +380,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
             args.max_new_tokens if args.max_new_tokens is not None else (96 if demo else 0)
         ),
         n_gpu_layers=args.gpu_layers if args.gpu_layers is not None else 0,
-        flash_attn=args.flash_attn,
-        kv_cache_type=args.kv_cache,
+        flash_attn=bool(args.flash_attn),
+        kv_cache_type=args.kv_type or args.kv_cache,
+        n_cpu_moe=args.n_cpu_moe or 0,
+        cpu_moe=bool(args.cpu_moe),
+        max_ctx=args.max_ctx or Settings.max_ctx,
     )
+    # As `ask`: a placement value given by hand is used as given, else the plan decides.
+    placed = ("gpu_layers", "n_cpu_moe", "cpu_moe", "kv_type", "flash_attn")
+    manual = any(getattr(args, name) not in (None, False) for name in placed)
+    settings = settings.with_changes(placement=args.placement or ("manual" if manual else "auto"))
     return settings.checked()
 
 
