@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return error.exit_code
+    except KeyboardInterrupt:
+        # Ctrl-C before a command installed its own handler (opening the document or the
+        # database): nothing was started, so a quiet cancel, not a traceback.
+        print("\nCancelled.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from app.agent.events import (
 )
 from app.agent.queue import Question, ask_many
 from app.documents.ingest import load_document
-from app.errors import UserError
-from app.llm.backend import CancelToken
+from app.errors import Cancelled, UserError
+from app.llm.backend import Backend, CancelToken
 from app.llm.factory import DEMO_NOTE, open_backend
 from app.settings import Settings, load_settings
 from app.store.database import Store, open_database
@@ -44,10 +44,19 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "memory_tokens": getattr(args, "memory_tokens", None),
         "max_new_tokens": getattr(args, "max_new_tokens", None),
         "n_gpu_layers": getattr(args, "gpu_layers", None),
+        "n_cpu_moe": getattr(args, "n_cpu_moe", None),
+        "cpu_moe": getattr(args, "cpu_moe", None) or None,
+        "kv_cache_type": getattr(args, "kv_type", None),
+        "flash_attn": getattr(args, "flash_attn", None),
+        "max_ctx": getattr(args, "max_ctx", None),
+        "placement": getattr(args, "placement", None),
         "remote_url": getattr(args, "server", None),
         "remote_model": getattr(args, "server_model", None),
     }
     changes = {k: v for k, v in changes.items() if v is not None}
+    placed = {"n_gpu_layers", "n_cpu_moe", "cpu_moe", "kv_cache_type", "flash_attn"}
+    if placed & changes.keys() and "placement" not in changes:
+        changes["placement"] = "manual"  # a value given by hand is not overridden by the plan
     if changes.get("remote_url"):
         changes["backend"] = "remote"
     if changes.get("model_path"):
@@ -64,6 +73,28 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-tokens", type=int, help="memory budget in tokens")
     parser.add_argument("--max-new-tokens", type=int, help="cap on tokens generated per call")
     parser.add_argument("--gpu-layers", type=int, help="layers to offload to the GPU (-1: all)")
+    parser.add_argument(
+        "--cpu-moe",
+        action="store_true",
+        default=None,
+        help="keep every layer's MoE experts in RAM, the rest on the GPU (as llama-server)",
+    )
+    parser.add_argument(
+        "--n-cpu-moe", type=int, metavar="N", help="keep the experts of the first N layers in RAM"
+    )
+    parser.add_argument("--kv-type", choices=["f16", "q8_0", "q4_0"], help="KV cache type")
+    parser.add_argument(
+        "--flash-attn", action=argparse.BooleanOptionalAction, default=None, help="flash attention"
+    )
+    parser.add_argument(
+        "--placement",
+        choices=["auto", "manual"],
+        help="auto (default): plan GPU layers, experts in RAM, context and KV cache for this "
+        "machine; manual: use the values given (any of the flags above implies manual)",
+    )
+    parser.add_argument(
+        "--max-ctx", type=int, help="largest context the automatic plan may choose (131072)"
+    )
 
 
 class Printer:
@@ -152,6 +183,35 @@ def drive(events: Iterator[Event], printer: Printer) -> int:
     return code
 
 
+class LoadProgress:
+    """llama.cpp's load progress as one stderr line, rewritten in place."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.shown = -1
+
+    def __call__(self, fraction: float) -> None:
+        percent = int(fraction * 100)
+        if percent != self.shown and (percent - self.shown >= 5 or percent == 100):
+            self.shown = percent
+            self.out.write(f"\rLoading the model: {percent}%" + ("\n" if percent == 100 else ""))
+            self.out.flush()
+
+
+def load_backend(settings: Settings, cancel: CancelToken) -> Backend:
+    """open_backend with the placement plan printed and load progress on stderr; Ctrl-C
+    (which sets ``cancel``) stops a load at its next progress report."""
+    try:
+        backend = open_backend(settings, progress=LoadProgress(sys.stderr), cancel=cancel)
+    except Cancelled:
+        sys.stderr.write("\nCancelled while loading the model.\n")
+        raise SystemExit(EXIT_CANCELLED) from None
+    plan = getattr(backend, "plan", None)
+    if plan is not None:
+        sys.stderr.write(f"Placement (automatic): {plan.describe()}. {plan.reason}\n")
+    return backend
+
+
 def install_interrupt(cancel: CancelToken) -> None:
     def handler(signum: int, frame: object) -> None:
         sys.stderr.write("\nCancelling: finishing nothing new, keeping every saved step...\n")
@@ -181,11 +241,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     store = open_database() if keep else Store(Path(":memory:"))
     store.mark_stale_running_as_interrupted()
     document_id = store.add_document(document)
-    backend = open_backend(settings)
-    if backend.identity.backend == "local" and "demo" in backend.identity.name:
-        print(DEMO_NOTE, file=sys.stderr)
     cancel = CancelToken()
     install_interrupt(cancel)
+    backend = load_backend(settings, cancel)
+    if backend.identity.backend == "local" and "demo" in backend.identity.name:
+        print(DEMO_NOTE, file=sys.stderr)
     questions = []
     for text in args.question:
         query = decompose(text)
@@ -236,10 +296,10 @@ def cmd_resume(args: argparse.Namespace) -> int:
         )
     settings = resume_settings(run.settings, given, explicit)
     changes = {k: v for k, v in explicit.items() if k in RUN_FIELDS}
-    backend = open_backend(settings)
-    engine = Engine(backend, store, settings, db_wait_s=args.db_wait)
     cancel = CancelToken()
     install_interrupt(cancel)
+    backend = load_backend(settings, cancel)
+    engine = Engine(backend, store, settings, db_wait_s=args.db_wait)
     events = engine.resume(args.run_id, document, cancel, changes)
     return drive(events, Printer(sys.stdout, args.stream))
 
@@ -383,6 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
     from app.text_cli import add_text_command
 
     add_text_command(sub)
+
+    from app.doctor import add_doctor_command
+
+    add_doctor_command(sub)
 
     # prefix_chars="+": every option, --help included, passes through to the module's parser.
     bench = sub.add_parser(

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import platformdirs
 
+from app.private import private_dir
+
 APP_NAME = "QwenLongReader"
 HOME_ENV = "QWENLONG_READER_HOME"
 
@@ -27,8 +29,8 @@ def _base(kind: str) -> Path:
             "logs": platformdirs.user_log_dir,
         }[kind]
         path = Path(getter(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    # Owner-only: these folders hold documents' text, answers and excerpts (app.private).
+    return private_dir(path)
 
 
 def data_dir() -> Path:
