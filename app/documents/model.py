@@ -90,6 +90,33 @@ class SpanTable(Sequence[TextSpan]):
         return isinstance(other, list) and list(self) == other
 
 
+@dataclass(frozen=True)
+class Member:
+    """One document of a collection: its slice of the collection's text (``start`` is its
+    header line, ``text_start`` its own text) and of the pages (numbered through the
+    collection from ``first_page``)."""
+
+    index: int  # 0-based reading order
+    path: str
+    sha256: str
+    title: str
+    kind: str
+    start: int
+    text_start: int
+    end: int
+    first_page: int
+    page_count: int
+    protected: bool = False
+
+    @property
+    def number(self) -> int:
+        return self.index + 1
+
+    def local_page(self, page: int) -> int:
+        """This member's own page number for the collection's page ``page``."""
+        return page - self.first_page + 1
+
+
 @dataclass
 class Document:
     path: str
@@ -108,6 +135,8 @@ class Document:
     protected: bool = False
     # Not empty when the file was damaged and the user chose to read what survived.
     damage: str = ""
+    # A collection (kind "collection"): its documents in reading order; empty otherwise.
+    members: list[Member] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not isinstance(self.spans, SpanTable):  # a plain list of TextSpan is accepted
@@ -124,6 +153,33 @@ class Document:
     def page_range(self, start: int, end: int) -> tuple[int, int]:
         """First and last page touched by ``text[start:end]``."""
         return self.page_of(start), self.page_of(max(start, end - 1))
+
+    def member_at(self, offset: int) -> Member | None:
+        """The collection member whose text holds ``offset`` (None: not a collection)."""
+        if not self.members:
+            return None
+        starts = [m.start for m in self.members]
+        return self.members[max(0, bisect.bisect_right(starts, offset) - 1)]
+
+    def member_of_page(self, page: int) -> Member | None:
+        for member in self.members:
+            if member.first_page <= page < member.first_page + member.page_count:
+                return member
+        return None
+
+    def cite(self, start: int, end: int) -> str:
+        """Where ``text[start:end]`` is, as an analyst reads it: "p. 3-4", or in a
+        collection "Lease agreement, p. 14"."""
+        first, last = self.page_range(start, end)
+        member = self.member_at(start)
+        if member is not None:
+            first, last = member.local_page(first), member.local_page(last)
+        pages = f"p. {first}" if first == last else f"pp. {first}-{last}"
+        return f"{member.title}, {pages}" if member is not None else pages
+
+    def members_in(self, start: int, end: int) -> list[Member]:
+        """The members whose text ``text[start:end]`` touches, in order."""
+        return [m for m in self.members if m.start < end and m.end > start]
 
     def rects_for(self, start: int, end: int) -> list[tuple[int, Rect]]:
         """(page, rect) of every line that overlaps ``text[start:end]``."""
