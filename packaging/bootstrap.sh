@@ -47,6 +47,7 @@ case "$mode" in
     .venv/bin/ruff check app tests
     .venv/bin/ruff format --check app tests
     .venv/bin/mypy
+    .venv/bin/lint-imports --no-cache  # the core never imports Qt (pyproject.toml)
     export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
     exec .venv/bin/python -m pytest -q -p no:cacheprovider "${@:2}" ;;
   *)
