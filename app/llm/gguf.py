@@ -2,8 +2,11 @@
 
 A QwenLong GGUF is ~20 GB, so nothing here loads weights: the header (metadata and tensor
 table, a few MB) is parsed through a read-only memory map, which touches only the pages
-it reads. Our own parser rather than the ``gguf`` package because that one is a dev
-dependency, and it materialises every vocabulary string (300k small arrays for Qwen).
+it reads. Our own parser rather than the ``gguf`` package's GGUFReader (which llama.cpp
+maintains, and which the tests use to write fixtures): the reader materialises every
+vocabulary and merge string as its own numpy array (300k of them for Qwen's vocabulary)
+and took 6.2 s on the 27 MB test model with Qwen's real vocabulary where this takes
+0.16 s (measured 2026-12-01); the header is read on every model load and settings view.
 Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
 """
 
