@@ -52,11 +52,12 @@ def bench_pipeline(
     n_cpu_moe: int = 0,
     n_ctx: int = 8192,
 ) -> dict[str, Any]:
-    from app.agent.engine import MEMORY_AGENT, Engine
+    from app.agent.engine import Engine
     from app.agent.events import RunFinished, StepFinished
     from app.documents.model import Document
     from app.llm.backend import CancelToken
     from app.llm.factory import open_backend
+    from app.records import Mode, Question
     from app.settings import Settings
     from app.store.database import open_database
 
@@ -79,17 +80,16 @@ def bench_pipeline(
     doc_id = store.add_document(doc)
     session = store.create_session(doc_id, "bench")
     started = time.perf_counter()
-    plan = engine.plan(doc, "How many vessels were logged on pier 3?", "", MEMORY_AGENT)
+    question = Question("q", "How many vessels were logged on pier 3?", "", Mode.MEMORY_AGENT)
+    plan = engine.plan(doc, question)
     compute_ms = 0.0
     n_steps = 0
-    for event in engine.ask(
-        doc, doc_id, session, "q", "How many vessels on pier 3?", "", plan, CancelToken()
-    ):
+    for event in engine.ask(doc, doc_id, session, plan, CancelToken()):
         if isinstance(event, StepFinished):
-            compute_ms += event.step.prompt_ms + event.step.generation_ms
+            compute_ms += event.step.stats.prompt_ms + event.step.stats.generation_ms
             n_steps += 1
         elif isinstance(event, RunFinished):
-            compute_ms += event.answer.prompt_ms + event.answer.generation_ms
+            compute_ms += event.answer.stats.prompt_ms + event.answer.stats.generation_ms
     wall_ms = (time.perf_counter() - started) * 1000
     backend.close()
     return {
@@ -139,9 +139,10 @@ def bench_ingestion(pages: int) -> dict[str, Any]:
 
 
 def bench_scale(megabytes: int) -> dict[str, Any]:
-    from app.agent.engine import Engine, estimate_seconds
+    from app.agent.planning import Planner, estimate_seconds
     from app.documents.ingest import load_document
     from app.llm.factory import open_backend
+    from app.records import Mode, Question
     from app.settings import Settings
 
     folder = Path(tempfile.mkdtemp())
@@ -153,9 +154,8 @@ def bench_scale(megabytes: int) -> dict[str, Any]:
     started = time.perf_counter()
     doc = load_document(path, use_cache=False)
     read_s = time.perf_counter() - started
-    plan = Engine(backend, None, settings).plan(
-        doc, "How many vessels on pier 3?", "", "memory_agent"
-    )
+    question = Question("q", "How many vessels on pier 3?", "", Mode.MEMORY_AGENT)
+    plan = Planner(backend, settings).plan(doc, question)
     total_s = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     backend.close()
@@ -185,7 +185,7 @@ def bench_follow_up() -> dict[str, Any]:
         c = complete(
             backend, [{"role": "user", "content": prompt}], Sampling(max_tokens=1), CancelToken()
         )
-        times.append((c.prompt_ms, c.cached_tokens, c.prompt_tokens))
+        times.append((c.stats.prompt_ms, c.stats.cached_tokens, c.stats.prompt_tokens))
     backend.close()
     return {
         "first_prompt_ms": round(times[0][0], 1),
@@ -262,8 +262,9 @@ def bench_throughput(
                 completion = item
         done = time.perf_counter()
         assert completion is not None and first is not None
-        generated, prompt_len = completion.completion_tokens, completion.prompt_tokens
-        app_pp = max(app_pp, (prompt_len - completion.cached_tokens) / (first - started))
+        stats = completion.stats
+        generated, prompt_len = stats.completion_tokens, stats.prompt_tokens
+        app_pp = max(app_pp, (prompt_len - stats.cached_tokens) / (first - started))
         app_tg = max(app_tg, max(generated - 1, 1) / (done - first))
     backend.close()
     return {
@@ -351,12 +352,13 @@ def bench_ttft(model: str | None, prompt_tokens: int, gpu_layers: int, n_cpu_moe
     backend.close()
     assert completion is not None and first is not None
     ttft = first - started
+    stats = completion.stats
     return {
-        "prompt_tokens": completion.prompt_tokens,
+        "prompt_tokens": stats.prompt_tokens,
         "ttft_s": round(ttft, 3),
-        "llama_prompt_s": round(completion.prompt_ms / 1000, 3),
-        "ttft_ratio": round(ttft * 1000 / completion.prompt_ms, 3),
-        "prompt_tps": round(completion.prompt_tokens / ttft, 1),
+        "llama_prompt_s": round(stats.prompt_ms / 1000, 3),
+        "ttft_ratio": round(ttft * 1000 / stats.prompt_ms, 3),
+        "prompt_tps": round(stats.prompt_tokens / ttft, 1),
     }
 
 

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from app.agent.checkpoint import DB_WAIT_ENV, DB_WAIT_S
 from app.agent.decompose import decompose
-from app.agent.engine import DB_WAIT_ENV, DB_WAIT_S, RUN_FIELDS, Engine, resume_settings
+from app.agent.engine import Engine
 from app.agent.events import (
     AnswerStarted,
     DatabaseWaiting,
@@ -24,11 +25,13 @@ from app.agent.events import (
     StepStarted,
     TokenStreamed,
 )
-from app.agent.queue import Question, ask_many
+from app.agent.planning import RUN_FIELDS, resume_settings
+from app.agent.queue import ask_many
 from app.documents.ingest import load_document
 from app.errors import Cancelled, UserError
 from app.llm.backend import Backend, CancelToken
 from app.llm.factory import DEMO_NOTE, open_backend
+from app.records import Mode, Question
 from app.settings import Settings, load_settings
 from app.store.database import Store, open_database
 
@@ -115,7 +118,7 @@ class Printer:
             self.out.write(text.replace("== ", f"== {tag}", 1) if tag else text)
 
         if isinstance(event, RunStarted):
-            w(f"Run {event.run_id}: {event.mode.replace('_', ' ')} ({event.mode_reason}).\n")
+            w(f"Run {event.run_id}: {event.mode.value.replace('_', ' ')} ({event.mode_reason}).\n")
             w(f"Question: {event.q_core}\n")
             if event.q_inst:
                 w(f"Format: {event.q_inst}\n")
@@ -130,10 +133,10 @@ class Printer:
         elif isinstance(event, TokenStreamed) and self.stream_tokens:
             w(event.text)
         elif isinstance(event, StepFinished):
-            s = event.step
+            step, s = event.step, event.step.stats
             if self.stream_tokens:
                 w("\n")
-            w(f"Memory:\n{s.memory}\nPlan:\n{s.plan}\n")
+            w(f"Memory:\n{step.memory}\nPlan:\n{step.plan}\n")
             eta = f", about {event.eta_s:.0f} s left" if event.eta_s is not None else ""
             w(
                 f"({s.prompt_tokens:,} prompt + {s.completion_tokens:,} generated tokens, "
@@ -249,7 +252,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     questions = []
     for text in args.question:
         query = decompose(text)
-        questions.append(Question(text, query.q_core, query.q_inst, args.mode))
+        questions.append(Question(text, query.q_core, query.q_inst, Mode(args.mode)))
     session_id = args.session or store.create_session(document_id, args.question[0][:120])
     parallel = 1
     # (an in-memory database is one connection: its questions run one after another)
@@ -388,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="one or more questions; several run as a queue (in parallel on a "
         "server with parallel slots)",
     )
-    ask.add_argument("--mode", default="auto", choices=["auto", "single_pass", "memory_agent"])
+    ask.add_argument("--mode", default="auto", choices=[m.value for m in Mode])
     ask.add_argument("--password", help="password of an encrypted PDF")
     ask.add_argument(
         "--keep-protected-runs",

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+
+_log = logging.getLogger("app")
+
 
 class UserError(Exception):
     """A problem with the user's input or environment, with a message that says what to do.
@@ -18,6 +23,10 @@ class UserError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}\n{self.hint}" if self.hint else self.message
+
+
+class DoesNotFit(UserError):
+    """The document does not fit the context in one pass (the single-pass mode asked)."""
 
 
 class DocumentError(UserError):
@@ -42,6 +51,22 @@ class StoreError(UserError):
     exit_code = 5
 
 
+class DatabaseBusy(StoreError):
+    """Another program holds the database's write lock: transient, worth waiting for."""
+
+
+class DatabaseFull(StoreError):
+    """The disk (or the database's size limit) is full."""
+
+
+class DatabaseReadOnly(StoreError):
+    """The database file or its folder cannot be written: it can only be reviewed."""
+
+
+class ForeignDatabase(StoreError):
+    """A SQLite file that belongs to another program (or a damaged file): left untouched."""
+
+
 class BackendError(UserError):
     """A remote server that cannot be reached or answered with an error."""
 
@@ -50,3 +75,21 @@ class BackendError(UserError):
 
 class Cancelled(Exception):
     """Raised inside a backend call when the user cancelled; never shown as an error."""
+
+
+def log_bug(error: BaseException, what: str, log: logging.Logger | None = None) -> str:
+    """Log a bug (``error`` while doing ``what``) with its traceback under a new error
+    id, and return the id: the message the user sees names it, the log holds the rest."""
+    error_id = uuid.uuid4().hex[:8]
+    (log or _log).error("%s failed (error id %s)", what, error_id, exc_info=error)
+    return error_id
+
+
+def describe_error(
+    error: BaseException, what: str = "a task", log: logging.Logger | None = None
+) -> str:
+    """What to tell the user: a UserError as it is; a bug logged, with its error id."""
+    if isinstance(error, UserError):
+        return str(error)
+    error_id = log_bug(error, what, log)
+    return f"Something went wrong (error id {error_id}, details in the log): {error}"

@@ -111,9 +111,10 @@ def run_self_test() -> int:
     backend = _check(report, "model_load", llama)
 
     def memory_step() -> dict[str, Any]:
-        from app.agent.engine import MEMORY_AGENT, Engine
+        from app.agent.engine import Engine
         from app.agent.events import RunFinished, StepFinished
         from app.llm.backend import CancelToken
+        from app.records import Mode, Question
         from app.settings import Settings
         from app.store.database import open_database
 
@@ -121,24 +122,14 @@ def run_self_test() -> int:
         engine = Engine(backend, store, Settings(n_ctx=2048, max_new_tokens=48))
         doc_id = store.add_document(document)
         session = store.create_session(doc_id, "self-test")
-        plan = engine.plan(document, "What is the code word?", "", MEMORY_AGENT)
-        events = list(
-            engine.ask(
-                document,
-                doc_id,
-                session,
-                "What is the code word?",
-                "What is the code word?",
-                "",
-                plan,
-                CancelToken(),
-            )
-        )
+        asked = "What is the code word?"
+        plan = engine.plan(document, Question(asked, asked, "", Mode.MEMORY_AGENT))
+        events = list(engine.ask(document, doc_id, session, plan, CancelToken()))
         steps = [e for e in events if isinstance(e, StepFinished)]
         assert steps and isinstance(events[-1], RunFinished), events[-1]
         run = open_database().get_run(events[-1].run_id)  # a second connection reads it back
         assert len(run.steps) == len(steps) and run.answer is not None
-        return {"steps": len(steps), "tokens": sum(s.step.completion_tokens for s in steps)}
+        return {"steps": len(steps), "tokens": sum(s.step.stats.completion_tokens for s in steps)}
 
     if document is not None and backend is not None:
         _check(report, "memory_step_and_database", memory_step)

@@ -12,6 +12,7 @@ from app.llm.backend import (
     Sampling,
     split_thinking,
 )
+from app.records import CallStats
 
 Script = Callable[[str], str]  # prompt -> raw output
 
@@ -49,16 +50,16 @@ class FakeBackend:
             cancel.raise_if_cancelled()
             yield Piece(word + " ", False)
         thinking, content = split_thinking(raw)
-        yield Completion(
-            raw=raw,
+        stats = CallStats(
+            raw_output=raw,
             thinking=thinking,
-            content=content,
             prompt_tokens=self.count_tokens(prompt),
             completion_tokens=self.count_tokens(raw),
             prompt_ms=1.0,
             generation_ms=1.0,
             wall_ms=2.0,
         )
+        yield Completion(content, stats)
 
     def close(self) -> None:
         pass

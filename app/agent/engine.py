@@ -1,16 +1,14 @@
-"""The memory-agent engine: plan a run, read chunk by chunk, answer; checkpoint every step.
+"""The memory-agent loop: read chunk by chunk, answer; checkpoint every step.
 
 ``Engine.ask`` and ``Engine.resume`` are generators of frozen events (agent/events.py)
 that the CLI prints and the GUI re-emits as signals. Every finished step is written to
-the store in its own transaction before its StepFinished event goes out, so a crash,
-a kill or a cancel never costs a finished step, and a resumed run continues at the next
-chunk from exactly the stored memory and plan, with the run's own budgets and sampling.
+the store in its own transaction before its StepFinished event goes out
+(agent/checkpoint.py), so a crash, a kill or a cancel never costs a finished step, and a
+resumed run continues at the next chunk from exactly the stored memory and plan, with
+the run's own budgets and sampling (agent/planning.py plans a run once and stores it).
 
-A write that finds the database locked by another program waits and retries (sending
-DatabaseWaiting) for minutes, not the 5 s busy timeout; a computed step or answer whose
-write fails is kept in memory for this process's life and written first on resume.
-While a run is being read, its process holds the run's lock (Store.hold_run): that, not
-elapsed time, is what tells another instance the run is live.
+While a run is being read, its process holds the run's lock (RunStore.hold_run): that,
+not elapsed time, is what tells another instance the run is live.
 """
 
 from __future__ import annotations
@@ -18,112 +16,41 @@ from __future__ import annotations
 import difflib
 import errno
 import logging
-import os
 import time
-import uuid
-from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from collections.abc import Generator, Iterator, Mapping
+from dataclasses import asdict, replace
+from typing import Any
 
 from app.agent import prompts
-from app.agent.budgets import PROMPT_OVERHEAD, Budgets, budgets_for
-from app.agent.chunking import plan_chunks
+from app.agent.budgets import Budgets
+from app.agent.checkpoint import Checkpoints
 from app.agent.events import (
-    AnswerRecord,
     AnswerStarted,
-    Chunk,
-    DatabaseWaiting,
     Event,
     RunCancelled,
     RunFailed,
     RunFinished,
     RunStarted,
     StepFinished,
-    StepRecord,
     StepStarted,
     TokenStreamed,
 )
 from app.agent.parsing import parse_memory_step
+from app.agent.planning import (
+    Planner,
+    RunPlan,
+    describe_changes,
+    resume_settings,
+    sampling_for,
+)
+from app.agent.run_store import RunStore
 from app.documents.model import Document
-from app.errors import Cancelled, StoreError, UserError
+from app.errors import Cancelled, StoreError, UserError, log_bug
 from app.llm.backend import Backend, CancelToken, Completion, Piece, Sampling
+from app.records import AnswerRecord, Chunk, Mode, Question, RunStatus, StepRecord
 from app.settings import Settings
 
 log = logging.getLogger("app.agent")
-
-SINGLE_PASS, MEMORY_AGENT = "single_pass", "memory_agent"
-
-# How long a checkpoint waits for a database another program has locked before the run
-# stops (resumable, with the step kept in memory). QWENLONG_READER_DB_WAIT overrides it.
-DB_WAIT_S = 300.0
-DB_WAIT_ENV = "QWENLONG_READER_DB_WAIT"
-_NOTICE_EVERY_S = 10.0
-
-# What a run is made of: a resumed run keeps these from the run's stored settings unless
-# the user explicitly changes them (the change is then noted on the next step).
-RUN_FIELDS = (
-    "n_ctx",
-    "chunk_tokens",
-    "memory_tokens",
-    "max_new_tokens",
-    "thinking_cap",
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "presence_penalty",
-    "seed",
-    "backend",
-    "model_path",
-    "remote_url",
-    "remote_model",
-)
-_BUDGET_FIELDS = {"n_ctx", "chunk_tokens", "memory_tokens", "max_new_tokens", "thinking_cap"}
-
-# Computed but not yet written (database locked, disk full): per database file and run,
-# for the whole life of the process, so a retry by a new Engine (the window makes one per
-# run) writes them instead of asking the model again.
-_UNSAVED_STEPS: dict[str, dict[int, list[StepRecord]]] = {}
-_UNSAVED_ANSWERS: dict[str, dict[int, AnswerRecord]] = {}
-
-T = TypeVar("T")
-
-
-def default_db_wait() -> float:
-    try:
-        return max(0.0, float(os.environ.get(DB_WAIT_ENV, "")))
-    except ValueError:
-        return DB_WAIT_S
-
-
-def resume_settings(
-    stored: Mapping[str, Any], current: Settings, changes: Mapping[str, Any] | None = None
-) -> Settings:
-    """The settings a resumed run goes on with: ``current`` for how this machine runs the
-    model (threads, GPU layers...), the run's own stored RUN_FIELDS, then ``changes``
-    (what the user explicitly set for this resume)."""
-    changes = changes or {}
-    known = {f.name for f in fields(Settings)}
-    keep = {k: stored[k] for k in RUN_FIELDS if k in stored and k in known}
-    keep.update({k: v for k, v in changes.items() if k in known})
-    return current.with_changes(**keep)
-
-
-def describe_changes(stored: Mapping[str, Any], changes: Mapping[str, Any]) -> list[str]:
-    return [
-        f"{key} {stored.get(key)!r} -> {value!r}"
-        for key, value in changes.items()
-        if key in RUN_FIELDS and stored.get(key) != value
-    ]
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    mode: str
-    reason: str
-    chunks: tuple[Chunk, ...]
-    budgets: Budgets
-    document_tokens: int
 
 
 def memory_diff(before: str, after: str) -> str:
@@ -136,7 +63,7 @@ class Engine:
     def __init__(
         self,
         backend: Backend,
-        store,  # noqa: ANN001
+        store: RunStore,
         settings: Settings,
         *,
         db_wait_s: float | None = None,
@@ -145,87 +72,13 @@ class Engine:
         self.store = store
         # An automatic context (0) is whatever the backend was loaded with.
         self.settings = settings if settings.n_ctx else settings.with_changes(n_ctx=backend.n_ctx)
-        self.db_wait_s = default_db_wait() if db_wait_s is None else db_wait_s
-        # Steps and answers whose checkpoint write failed (disk full, database locked):
-        # kept so a retry (resume) writes them first instead of recomputing them.
-        where = str(getattr(store, "path", id(store)))
-        self.unsaved_steps = _UNSAVED_STEPS.setdefault(where, {})
-        self.unsaved_answers = _UNSAVED_ANSWERS.setdefault(where, {})
-        self._prompt_overhead: int | None = None
-
-    # -- planning ---------------------------------------------------------------------
-    def prompt_overhead(self) -> int:
-        """The memory-update template's size in this model's own tokens, plus chat markup.
-        Measured rather than assumed: Qwen's tokenizer needs ~560, a small vocabulary
-        several times that, and a fixed guess would overflow the context window."""
-        if self._prompt_overhead is None:
-            template = prompts.memory_update_prompt("", "", "", "")
-            measured = self.backend.count_tokens(template) * 11 // 10 + 64
-            self._prompt_overhead = max(PROMPT_OVERHEAD, measured)
-        return self._prompt_overhead
+        self.planner = Planner(backend, self.settings)
+        self.checkpoints = Checkpoints(store, db_wait_s)
 
     def plan(
-        self,
-        document: Document,
-        q_core: str,
-        q_inst: str = "",
-        mode: str = "auto",
-        cancel: CancelToken | None = None,
+        self, document: Document, question: Question, cancel: CancelToken | None = None
     ) -> RunPlan:
-        question_tokens = self.backend.count_tokens(f"{q_core}\n{q_inst}")
-        budgets = budgets_for(self.settings, question_tokens, self.prompt_overhead())
-        least = budgets.prompt_overhead + question_tokens + budgets.memory_tokens + 96
-        if least + budgets.chunk_tokens > budgets.n_ctx:
-            raise UserError(
-                f"A {budgets.n_ctx:,}-token context window is too small for this model: its "
-                f"prompt, question and memory alone take about {least:,} tokens.",
-                hint="Raise the context size (or lower the memory budget) in Settings.",
-            )
-        chunks = plan_chunks(
-            document.text,
-            self.backend.count_tokens,
-            budgets.chunk_tokens,
-            document.page_range,
-            cancel=(lambda: cancel.cancelled) if cancel else None,
-        )
-        doc_tokens = sum(c.tokens for c in chunks)
-        needed = doc_tokens + question_tokens + 120 + budgets.answer_room
-        fits = needed <= budgets.n_ctx
-        chosen_by = "chosen by the user"
-        if mode == "auto" and self.settings.mode != "auto":
-            mode, chosen_by = self.settings.mode, "the default mode set in Settings"
-        if mode == "auto":
-            mode = SINGLE_PASS if fits else MEMORY_AGENT
-            reason = (
-                f"the document ({doc_tokens:,} tokens) fits the {budgets.n_ctx:,}-token context"
-                if fits
-                else f"the document ({doc_tokens:,} tokens) needs {len(chunks)} chunks of "
-                f"up to {budgets.chunk_tokens:,} tokens in a {budgets.n_ctx:,}-token context"
-            )
-        elif mode == SINGLE_PASS and not fits:
-            raise UserError(
-                f"The document ({doc_tokens:,} tokens) does not fit the {budgets.n_ctx:,}-token "
-                "context in one pass.",
-                hint="Choose the memory agent, or raise the context size in Settings.",
-            )
-        else:
-            reason = chosen_by
-        return RunPlan(mode, reason, tuple(chunks), budgets, doc_tokens)
-
-    def sampling(
-        self, max_tokens: int, thinking_cap: int, settings: Settings | None = None
-    ) -> Sampling:
-        s = settings or self.settings
-        return Sampling(
-            temperature=s.temperature,
-            top_p=s.top_p,
-            top_k=s.top_k,
-            min_p=s.min_p,
-            presence_penalty=s.presence_penalty,
-            max_tokens=max_tokens,
-            thinking_cap=thinking_cap,
-            seed=s.seed,
-        )
+        return self.planner.plan(document, question, cancel)
 
     # -- running ----------------------------------------------------------------------
     def ask(
@@ -233,26 +86,23 @@ class Engine:
         document: Document,
         document_id: int,
         session_id: int,
-        question: str,
-        q_core: str,
-        q_inst: str,
         plan: RunPlan,
         cancel: CancelToken,
     ) -> Iterator[Event]:
+        """Store ``plan`` as a new run of ``document`` in ``session_id``, then read it."""
+        settings = {**self.settings.to_dict(), "budgets": asdict(plan.budgets)}
         try:
-            run_id = yield from self._persist(
+            run_id = yield from self.checkpoints.persist(
                 0,
                 "the new run",
                 lambda: self.store.create_run(
                     session_id,
                     document_id,
-                    question,
-                    q_core,
-                    q_inst,
+                    plan.question,
                     plan.mode,
                     plan.reason,
                     self.backend.identity,
-                    {**self.settings.to_dict(), "budgets": plan.budgets.__dict__},
+                    settings,
                     plan.chunks,
                 ),
                 cancel,
@@ -296,26 +146,27 @@ class Engine:
         self, run_id: int, document: Document, cancel: CancelToken, changes: dict[str, Any]
     ) -> Iterator[Event]:
         steps: list[StepRecord] = []
+        saved = self.checkpoints
         try:
             run = self.store.get_run(run_id)
             steps = list(run.steps)
-            for step in list(self.unsaved_steps.get(run_id, [])):
+            for step in list(saved.unsaved_steps.get(run_id, [])):
                 if step.index == len(steps):  # computed before, never written: write it now
-                    yield from self._save_step(run_id, step, cancel)
+                    yield from saved.save_step(run_id, step, cancel)
                     steps.append(step)
                 else:
-                    self._forget_step(run_id, step)
+                    saved.forget_step(run_id, step)
             # only what really differs from the run's own settings counts as a change
             changes = {k: v for k, v in changes.items() if run.settings.get(k) != v}
             settings = resume_settings(run.settings, self.settings, changes)
-            budgets = self._run_budgets(run, settings, changes)
+            budgets = self.planner.run_budgets(run, settings, changes)
             notes = describe_changes(run.settings, changes)
             if notes:
                 notes = ["resumed with changed settings: " + ", ".join(notes)]
-            yield from self._persist(
+            yield from saved.persist(
                 run_id,
                 "the run's status",
-                lambda: self.store.set_run_status(run_id, "running"),
+                lambda: self.store.set_run_status(run_id, RunStatus.RUNNING),
                 cancel,
             )
         except Cancelled:
@@ -329,11 +180,10 @@ class Engine:
             run_id, run.mode, run.mode_reason, run.q_core, run.q_inst, chunks, len(steps)
         )
         try:
-            answer = self.unsaved_answers.get(run_id)
-            # a resume's changed settings are noted on its first step, else on the answer
-            read_nothing = run.mode != MEMORY_AGENT or len(steps) == len(chunks)
+            answer = saved.unsaved_answers.get(run_id)
+            read_nothing = len(steps) == len(chunks)
             if answer is None:
-                if run.mode == MEMORY_AGENT:
+                if run.mode == Mode.MEMORY_AGENT:
                     yield from self._read(
                         run_id,
                         run.q_core,
@@ -350,32 +200,18 @@ class Engine:
                 else:
                     prompt = prompts.single_pass_prompt(document.text, run.q_core, run.q_inst)
                 yield AnswerStarted(run_id)
-                sampling = self.sampling(budgets.answer_room, budgets.answer_room // 2, settings)
+                sampling = sampling_for(settings, budgets.answer_room, budgets.answer_room // 2)
                 completion = yield from self._generate(run_id, -1, prompt, sampling, cancel)
-                answer = AnswerRecord(
-                    text=completion.content,
-                    thinking=completion.thinking,
-                    raw_output=completion.raw,
-                    prompt_tokens=completion.prompt_tokens,
-                    completion_tokens=completion.completion_tokens,
-                    prompt_ms=completion.prompt_ms,
-                    generation_ms=completion.generation_ms,
-                    wall_ms=completion.wall_ms,
-                    cached_tokens=completion.cached_tokens,
-                    stop_reason=completion.stop_reason,
-                    notes=completion.notes + tuple(notes if read_nothing else ()),
-                )
-                self.unsaved_answers[run_id] = answer  # until it is written
-            answer_id = yield from self._persist(
-                run_id, "the answer", lambda: self.store.save_answer(run_id, answer), cancel
-            )
-            self.unsaved_answers.pop(run_id, None)
+                extra = tuple(notes) if read_nothing else ()  # a resume that read nothing
+                stats = replace(completion.stats, notes=completion.stats.notes + extra)
+                answer = AnswerRecord(completion.content, stats)
+            answer_id = yield from saved.save_answer(run_id, answer, cancel)
             yield from self._record_evidence(
                 run_id, answer_id, run.mode, document, steps, answer.text, cancel
             )
             yield RunFinished(run_id, answer)
         except Cancelled:
-            self._set_status_quietly(run_id, "cancelled")
+            saved.set_status_quietly(run_id, RunStatus.CANCELLED)
             yield RunCancelled(run_id, len(steps))
         except Exception as error:  # noqa: BLE001 - every failure ends the run with an event
             yield self._failure(run_id, error, len(steps), record=True)
@@ -387,7 +223,7 @@ class Engine:
         status is written where the database allows: interrupted after a database
         problem (a lock or a full disk often prevents even that; the run then reads as
         interrupted once this process lets go of it), failed otherwise."""
-        pending = len(self.unsaved_steps.get(run_id, [])) + (run_id in self.unsaved_answers)
+        pending = self.checkpoints.pending(run_id)
         kept = (
             f" {'One computed result is' if pending == 1 else f'{pending} computed results are'} "
             "kept in memory and will be written first when the run is resumed by this "
@@ -395,6 +231,7 @@ class Engine:
             if pending
             else ""
         )
+        quietly = self.checkpoints.set_status_quietly
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             error = StoreError(
                 f"The disk is full ({error}).",
@@ -402,125 +239,24 @@ class Engine:
             )
         if isinstance(error, StoreError):
             if record:
-                self._set_status_quietly(run_id, "interrupted", error.message)
+                quietly(run_id, RunStatus.INTERRUPTED, error.message)
             message = error.message + kept + (f"\n{error.hint}" if error.hint else "")
             return RunFailed(run_id, message, steps_done, exit_code=error.exit_code)
         if isinstance(error, UserError):
             if record:
-                self._set_status_quietly(run_id, "failed", str(error))
+                quietly(run_id, RunStatus.FAILED, str(error))
             return RunFailed(run_id, str(error) + kept, steps_done, exit_code=error.exit_code)
-        error_id = uuid.uuid4().hex[:8]  # a bug: log the traceback, show an id
-        log.error("run %s failed (error id %s)", run_id, error_id, exc_info=error)
+        error_id = log_bug(error, f"run {run_id}", log)
         message = f"Internal error {error_id}: {error}. Finished steps are saved; resume."
         if record:
-            self._set_status_quietly(run_id, "failed", message)
+            quietly(run_id, RunStatus.FAILED, message)
         return RunFailed(run_id, message + kept, steps_done, {"error_id": error_id})
-
-    def _set_status_quietly(self, run_id: int, status: str, error: str | None = None) -> None:
-        """One try, no waiting: the run is ending anyway."""
-        if not run_id:
-            return
-        try:
-            self.store.set_run_status(run_id, status, error)
-        except StoreError as failure:
-            log.warning("could not record status %s of run %s: %s", status, run_id, failure)
-
-    def _run_budgets(self, run: Any, settings: Settings, changes: Mapping[str, Any]) -> Budgets:
-        """The run's stored budgets (recomputed only when the user changed one of them),
-        checked against the stored chunks and the loaded model's context."""
-        stored = run.settings.get("budgets")
-        names = {f.name for f in fields(Budgets)}
-        if stored and not (_BUDGET_FIELDS & set(changes)):
-            budgets = Budgets(**{k: v for k, v in stored.items() if k in names})
-        else:
-            question_tokens = self.backend.count_tokens(f"{run.q_core}\n{run.q_inst}")
-            budgets = budgets_for(settings, question_tokens, self.prompt_overhead())
-            if run.mode == MEMORY_AGENT and run.chunks:
-                longest = max(c.tokens for c in run.chunks)
-                need = (
-                    budgets.prompt_overhead
-                    + question_tokens
-                    + budgets.memory_tokens
-                    + longest
-                    + budgets.max_new_tokens
-                )
-                if need > budgets.n_ctx:
-                    raise UserError(
-                        f"Run {run.id}'s chunks (up to {longest:,} tokens) do not fit a "
-                        f"{budgets.n_ctx:,}-token context with its memory and output.",
-                        hint=f"Resume with the run's own context ({run.n_ctx:,} tokens): "
-                        "leave the context size and budgets as they were.",
-                    )
-        # The run's prompts were sized for budgets.n_ctx on a model loaded with run.n_ctx:
-        # a model loaded now with less would overflow (or silently cut) them.
-        identity = self.backend.identity
-        loaded = identity.n_ctx if "n_ctx" not in identity.details else 0  # 0: a guess
-        wanted = min(budgets.n_ctx, run.n_ctx or budgets.n_ctx)
-        if loaded and loaded < wanted:
-            raise UserError(
-                f"Run {run.id} was read with a {wanted:,}-token context, but the model is "
-                f"loaded with {loaded:,} tokens.",
-                hint=f"Set the context size to {wanted:,} tokens (--ctx {wanted}) and "
-                "resume again.",
-            )
-        return budgets
-
-    def _persist(
-        self, run_id: int, what: str, write: Callable[[], T], cancel: CancelToken
-    ) -> Generator[Event, None, T]:
-        """``write()``, retried while another program holds the database's lock (each try
-        itself waits the 5 s busy timeout), for up to ``db_wait_s``; DatabaseWaiting goes
-        out every few seconds meanwhile. Other store errors (a full disk) end it at once."""
-        from app.store.database import DatabaseBusy
-
-        began = time.monotonic()
-        notice = -_NOTICE_EVERY_S
-        while True:
-            try:
-                return write()
-            except DatabaseBusy as error:
-                now = time.monotonic()
-                waited = now - began
-                if waited >= self.db_wait_s:
-                    raise DatabaseBusy(
-                        f"The database stayed locked by another program for {waited:.0f} s "
-                        f"while {what} waited to be saved; the run stopped.",
-                        hint="Close the program that holds it (another app with the file "
-                        "open), then press Resume.",
-                    ) from error
-                if now - notice >= _NOTICE_EVERY_S:
-                    notice = now
-                    yield DatabaseWaiting(run_id, what, waited, self.db_wait_s, error.message)
-                pause = now + min(1.0, self.db_wait_s - waited)
-                while time.monotonic() < pause:
-                    cancel.raise_if_cancelled()
-                    time.sleep(0.05)
-                cancel.raise_if_cancelled()
-
-    def _save_step(
-        self, run_id: int, step: StepRecord, cancel: CancelToken
-    ) -> Generator[Event, None, None]:
-        """The checkpoint: the step is held in memory until the store has it."""
-        pending = self.unsaved_steps.setdefault(run_id, [])
-        if step not in pending:
-            pending.append(step)
-        yield from self._persist(
-            run_id, f"step {step.index + 1}", lambda: self.store.save_step(run_id, step), cancel
-        )
-        self._forget_step(run_id, step)
-
-    def _forget_step(self, run_id: int, step: StepRecord) -> None:
-        pending = self.unsaved_steps.get(run_id, [])
-        if step in pending:
-            pending.remove(step)
-        if not pending:
-            self.unsaved_steps.pop(run_id, None)
 
     def _record_evidence(
         self,
         run_id: int,
         answer_id: int,
-        mode: str,
+        mode: Mode,
         document: Document,
         steps: list[StepRecord],
         answer: str,
@@ -531,9 +267,11 @@ class Engine:
         from app.evidence.provenance import trace_memory, trace_text
 
         evidence = (
-            trace_memory(document, steps) if mode == MEMORY_AGENT else trace_text(document, answer)
+            trace_memory(document, steps)
+            if mode == Mode.MEMORY_AGENT
+            else trace_text(document, answer)
         )
-        yield from self._persist(
+        yield from self.checkpoints.persist(
             run_id,
             "the answer's evidence",
             lambda: self.store.save_evidence(answer_id, run_id, evidence),
@@ -554,7 +292,7 @@ class Engine:
     ) -> Iterator[Event]:
         memory = steps[-1].memory if steps else ""
         plan = steps[-1].plan if steps else ""
-        sampling = self.sampling(budgets.max_new_tokens, budgets.thinking_cap, settings)
+        sampling = sampling_for(settings, budgets.max_new_tokens, budgets.thinking_cap)
         started = time.perf_counter()
         for done_here, chunk in enumerate(chunks[len(steps) :], start=1):
             cancel.raise_if_cancelled()
@@ -564,7 +302,7 @@ class Engine:
             completion = yield from self._generate(run_id, chunk.index, prompt, sampling, cancel)
             step = self._step_record(chunk, completion, memory, plan, budgets, notes)
             notes = []  # a resume's changed settings are noted once, on its first step
-            yield from self._save_step(run_id, step, cancel)
+            yield from self.checkpoints.save_step(run_id, step, cancel)
             steps.append(step)
             per_step = (time.perf_counter() - started) / done_here
             eta = per_step * (len(chunks) - len(steps) + 1)
@@ -580,8 +318,8 @@ class Engine:
         budgets: Budgets,
         extra_notes: list[str] | None = None,
     ) -> StepRecord:
-        parsed = parse_memory_step(completion.raw, previous_plan)
-        notes = list(extra_notes or []) + list(completion.notes)
+        parsed = parse_memory_step(completion.stats.raw_output, previous_plan)
+        notes = list(extra_notes or []) + list(completion.stats.notes)
         notes += [f"malformed: {p}" for p in parsed.problems]
         memory = parsed.memory
         if not memory.strip() and previous_memory:
@@ -596,22 +334,8 @@ class Engine:
                 f"memory trimmed from {memory_tokens:,} to about {budgets.memory_tokens:,} tokens "
                 "to stay inside the context window"
             )
-        return StepRecord(
-            index=chunk.index,
-            chunk=chunk,
-            memory=memory,
-            plan=parsed.plan,
-            thinking=parsed.thinking,
-            raw_output=completion.raw,
-            prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens,
-            prompt_ms=completion.prompt_ms,
-            generation_ms=completion.generation_ms,
-            wall_ms=completion.wall_ms,
-            malformed=parsed.malformed,
-            stop_reason=completion.stop_reason,
-            notes=tuple(notes),
-        )
+        stats = replace(completion.stats, thinking=parsed.thinking, notes=tuple(notes))
+        return StepRecord(chunk.index, chunk, memory, parsed.plan, stats, parsed.malformed)
 
     def _trim(self, memory: str, budget: int) -> str:
         """Keep the memory's head, cut at a line, so the next prompt cannot overflow."""
@@ -631,16 +355,3 @@ class Engine:
             else:
                 return item
         raise RuntimeError("backend stream ended without a completion")
-
-
-def estimate_seconds(plan: RunPlan, prompt_tps: float, gen_tps: float) -> float:
-    """Rough run time from measured or assumed throughput, shown before a run starts."""
-    b = plan.budgets
-    if plan.mode == SINGLE_PASS:
-        return plan.document_tokens / prompt_tps + b.answer_room / 2 / gen_tps
-    per_step_prompt = b.chunk_tokens + b.memory_tokens + b.prompt_overhead
-    per_step_gen = b.memory_tokens + b.memory_tokens // 4
-    steps = len(plan.chunks)
-    return steps * (per_step_prompt / prompt_tps + per_step_gen / gen_tps) + (
-        b.memory_tokens / prompt_tps + b.answer_room / 2 / gen_tps
-    )

@@ -4,58 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The records themselves live in app/records.py; named here too for the GUI's imports.
+from app.records import AnswerRecord, Chunk, Mode, StepRecord
 
-@dataclass(frozen=True)
-class Chunk:
-    """A slice of the document the model reads in one memory step."""
-
-    index: int  # 0-based
-    start: int  # character offsets into Document.text
-    end: int
-    tokens: int
-    page_first: int = 1
-    page_last: int = 1
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    """Everything one memory step produced: the checkpoint the store keeps."""
-
-    index: int
-    chunk: Chunk
-    memory: str
-    plan: str
-    thinking: str
-    raw_output: str
-    prompt_tokens: int
-    completion_tokens: int
-    prompt_ms: float
-    generation_ms: float
-    wall_ms: float
-    malformed: bool = False
-    stop_reason: str = "stop"
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class AnswerRecord:
-    text: str  # the answer shown to the user (content after thinking)
-    thinking: str
-    raw_output: str
-    prompt_tokens: int
-    completion_tokens: int
-    prompt_ms: float
-    generation_ms: float
-    wall_ms: float
-    cached_tokens: int = 0
-    stop_reason: str = "stop"
-    notes: tuple[str, ...] = ()
+__all__ = [
+    "AnswerRecord",
+    "AnswerStarted",
+    "Chunk",
+    "DatabaseWaiting",
+    "Event",
+    "RunCancelled",
+    "RunFailed",
+    "RunFinished",
+    "RunStarted",
+    "StepFinished",
+    "StepRecord",
+    "StepStarted",
+    "TokenStreamed",
+]
 
 
 @dataclass(frozen=True)
 class RunStarted:
     run_id: int
-    mode: str  # "single_pass" | "memory_agent"
+    mode: Mode  # SINGLE_PASS or MEMORY_AGENT
     mode_reason: str
     q_core: str
     q_inst: str

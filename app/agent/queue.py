@@ -14,23 +14,17 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from app.agent.engine import Engine
 from app.agent.events import Event, RunCancelled, RunFailed
 from app.documents.model import Document
-from app.errors import Cancelled, UserError
+from app.errors import Cancelled, UserError, describe_error
 from app.llm.backend import CancelToken
+from app.records import Question
+
+__all__ = ["Question", "ask_many"]
 
 log = logging.getLogger("app.agent")
-
-
-@dataclass(frozen=True)
-class Question:
-    text: str
-    q_core: str
-    q_inst: str = ""
-    mode: str = "auto"
 
 
 def _run_one(
@@ -42,27 +36,21 @@ def _run_one(
     cancel: CancelToken,
 ) -> Iterator[Event]:
     try:
-        plan = engine.plan(document, question.q_core, question.q_inst, question.mode, cancel)
+        plan = engine.plan(document, question, cancel)
     except Cancelled:  # Ctrl-C while the chunks were being planned: a cancel, not a failure
         yield RunCancelled(0, 0)
         return
-    except UserError as error:  # one bad question must not stop the queue
-        yield RunFailed(0, f"{question.text}: {error}", 0, exit_code=error.exit_code)
+    except Exception as error:  # noqa: BLE001 - one bad question must not stop the queue
+        yield _failed(question, error, "planning")
         return
-    except Exception as error:  # noqa: BLE001 - a bug: logged with its traceback
-        log.error("planning %r failed", question.text, exc_info=error)
-        yield RunFailed(0, f"{question.text}: internal error: {error}", 0)
-        return
-    yield from engine.ask(
-        document,
-        document_id,
-        session_id,
-        question.text,
-        question.q_core,
-        question.q_inst,
-        plan,
-        cancel,
-    )
+    yield from engine.ask(document, document_id, session_id, plan, cancel)
+
+
+def _failed(question: Question, error: Exception, what: str) -> RunFailed:
+    """The user's problem as it is; a bug logged with its traceback and an error id."""
+    message = describe_error(error, f"{what} {question.text!r}", log)
+    code = error.exit_code if isinstance(error, UserError) else 1
+    return RunFailed(0, f"{question.text}: {message}", 0, exit_code=code)
 
 
 def ask_many(
@@ -94,10 +82,7 @@ def ask_many(
                 events.put(event)
         except Exception as error:  # noqa: BLE001 - e.g. this thread's database would not open
             # (the pool drops a worker's exception unseen: it must become an event)
-            if not isinstance(error, UserError):
-                log.error("question %r failed", question.text, exc_info=error)
-            code = error.exit_code if isinstance(error, UserError) else 1
-            events.put(RunFailed(0, f"{question.text}: {error}", 0, exit_code=code))
+            events.put(_failed(question, error, "question"))
         finally:
             events.put(None)
 

@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from app.agent.events import StepRecord
 from app.errors import UserError
 from app.evidence.report import coverage
-from app.store.records import RunRecord
+from app.records import RunRecord, StepRecord
+
+
+class RunReader(Protocol):
+    """What a comparison reads of a store (app.store.database.Store has it)."""
+
+    def get_run(self, run_id: int) -> RunRecord: ...
+
+    def get_document_row(self, document_id: int) -> dict[str, Any]: ...
+
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 _ARTICLES = {"a", "an", "the"}
@@ -133,7 +141,7 @@ def align_steps(left: list[StepRecord], right: list[StepRecord]) -> list[StepRow
     return rows
 
 
-def compare_runs(store: Any, left_id: int, right_id: int) -> Comparison:
+def compare_runs(store: RunReader, left_id: int, right_id: int) -> Comparison:
     if left_id == right_id:
         raise UserError(
             f"Run {left_id} compared with itself.", hint="Pick two different runs to compare."

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.agent import prompts
-from app.agent.events import StepRecord
-from app.documents.model import Document, Rect
+from app.documents.model import Document
+from app.records import Evidence, StepRecord
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'.,%-]*[A-Za-z0-9%]|[A-Za-z0-9]")
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
@@ -28,7 +28,6 @@ _STOP_WORDS = (
     "as from which who what has have had not no but into than then there their they"
 )
 _STOP = frozenset(_STOP_WORDS.split(" "))
-MIN_CONFIDENCE = 0.34  # below this overlap, the fact is reported as unsupported
 ECHO_SHARE = 0.75  # an answer sentence this much made of the prompt's words is an echo
 
 
@@ -42,23 +41,6 @@ def numbers(text: str) -> set[str]:
 
 def words(text: str) -> set[str]:
     return {w.lower().strip(".,") for w in _WORD.findall(text)} - _STOP
-
-
-@dataclass(frozen=True)
-class Evidence:
-    claim: str
-    quote: str
-    step_first: int  # index of the step that first brought the fact in (-1: unknown)
-    step_last_changed: int
-    char_start: int
-    char_end: int
-    page: int
-    rects: tuple[tuple[int, Rect], ...]
-    confidence: float
-
-    @property
-    def supported(self) -> bool:
-        return self.confidence >= MIN_CONFIDENCE and self.char_end > self.char_start
 
 
 def split_facts(memory: str) -> list[str]:

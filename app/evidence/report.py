@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from app import private
-from app.evidence.provenance import Evidence, cite_answer
+from app.evidence.provenance import cite_answer
+from app.records import Evidence, Mode, RunRecord
 
 BUNDLE_VERSION = 1
 
 
-def bundle(run: Any, document_row: dict[str, Any], evidence: list[Evidence]) -> dict[str, Any]:
+def bundle(
+    run: RunRecord, document_row: dict[str, Any], evidence: list[Evidence]
+) -> dict[str, Any]:
     answer = run.answer
     citations = cite_answer(answer.text, evidence) if answer else []
     return {
@@ -44,9 +47,9 @@ def bundle(run: Any, document_row: dict[str, Any], evidence: list[Evidence]) -> 
             "question": run.question,
             "q_core": run.q_core,
             "q_inst": run.q_inst,
-            "mode": run.mode,
+            "mode": run.mode.value,
             "mode_reason": run.mode_reason,
-            "status": run.status,
+            "status": run.status.value,
             "chunks": len(run.chunks),
             "coverage": coverage(run, document_row),
         },
@@ -59,16 +62,18 @@ def bundle(run: Any, document_row: dict[str, Any], evidence: list[Evidence]) -> 
                 "page_last": s.chunk.page_last,
                 "memory": s.memory,
                 "plan": s.plan,
-                "thinking": s.thinking,
-                "prompt_tokens": s.prompt_tokens,
-                "completion_tokens": s.completion_tokens,
-                "wall_ms": round(s.wall_ms, 1),
+                "thinking": s.stats.thinking,
+                "prompt_tokens": s.stats.prompt_tokens,
+                "completion_tokens": s.stats.completion_tokens,
+                "wall_ms": round(s.stats.wall_ms, 1),
                 "malformed": s.malformed,
-                "notes": list(s.notes),
+                "notes": list(s.stats.notes),
             }
             for s in run.steps
         ],
-        "answer": None if answer is None else {"text": answer.text, "thinking": answer.thinking},
+        "answer": None
+        if answer is None
+        else {"text": answer.text, "thinking": answer.stats.thinking},
         "evidence": [_evidence_json(e) for e in evidence],
         "citations": [
             {
@@ -97,10 +102,10 @@ def _evidence_json(e: Evidence) -> dict[str, Any]:
     }
 
 
-def coverage(run: Any, document_row: dict[str, Any]) -> dict[str, Any]:
+def coverage(run: RunRecord, document_row: dict[str, Any]) -> dict[str, Any]:
     """Which pages the run read: all for single pass, the chunks' pages otherwise."""
     total = int(document_row.get("page_count") or 0)
-    if run.mode == "single_pass":
+    if run.mode == Mode.SINGLE_PASS:
         read = set(range(1, total + 1)) if run.answer else set()
     else:
         read = {p for s in run.steps for p in range(s.chunk.page_first, s.chunk.page_last + 1)}

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from app.evidence.compare import Comparison, StepRow, to_markdown
 from app.gui.markdown_view import SafeMarkdownView
-from app.store.records import RunRecord
+from app.records import RunRecord
 
 
 def _step_label(step_pages: str, row: StepRow, left: bool, single_pass: bool) -> str:

@@ -141,7 +141,7 @@ def plan_changes(before: str, after: str) -> tuple[list[tuple[str, bool]], list[
 def problems_in_words(step: StepRecord, is_demo: bool = False) -> list[str]:
     """What went wrong with a step, said plainly; empty for a well-formed step."""
     said: list[str] = []
-    notes = " ".join(step.notes)
+    notes = " ".join(step.stats.notes)
     if "memory taken from the whole answer" in notes or (
         step.malformed and "no closed <memory> block" in notes
     ):
@@ -151,9 +151,9 @@ def problems_in_words(step: StepRecord, is_demo: bool = False) -> list[str]:
             said.append("The model did not close its <memory> block; what it wrote was kept.")
     if "previous plan kept" in notes:
         said.append("It wrote no <plan>, so the previous plan is kept.")
-    if step.stop_reason == "length":
+    if step.stats.stop_reason == "length":
         said.append("The reply was cut off at the output limit.")
-    elif step.stop_reason == "loop":
+    elif step.stats.stop_reason == "loop":
         said.append("The model started repeating itself and was stopped.")
     if "the step wrote no memory" in notes:
         said.append("The step wrote nothing, so the previous memory is kept.")

@@ -87,8 +87,8 @@ def step_html(
     c = step.chunk
     parts = [
         f"<p><b>Step {c.index + 1} of {total}</b> · {_pages(c.page_first, c.page_last)} · "
-        f"{step.prompt_tokens:,} + {step.completion_tokens:,} tokens · "
-        f"{human_duration(step.wall_ms / 1000)}</p>"
+        f"{step.stats.prompt_tokens:,} + {step.stats.completion_tokens:,} tokens · "
+        f"{human_duration(step.stats.wall_ms / 1000)}</p>"
     ]
     problems = problems_in_words(step, is_demo)
     if problems:
@@ -109,25 +109,26 @@ def step_html(
     parts.append(plan_block(step.plan, previous.plan if previous else ""))
     if diff:
         parts.append("<h4>What changed</h4>" + diff_block(diff))
-    other_notes = [n for n in step.notes if not n.startswith("malformed:")]
+    other_notes = [n for n in step.stats.notes if not n.startswith("malformed:")]
     for note in other_notes:
         parts.append(f"<p><b>Note:</b> {esc(note)}</p>")
-    if step.thinking:
-        n_words = len(step.thinking.split())
+    if step.stats.thinking:
+        n_words = len(step.stats.thinking.split())
         if show_thinking:
             parts.append(
                 f"<p><a href='toggle:thinking'>▾ Hide thinking</a></p><pre "
-                f"style='white-space:pre-wrap;color:gray'>{esc(step.thinking)}</pre>"
+                f"style='white-space:pre-wrap;color:gray'>{esc(step.stats.thinking)}</pre>"
             )
         else:
             parts.append(
                 f"<p><a href='toggle:thinking'>▸ Show thinking ({n_words:,} words)</a></p>"
             )
+    stats = step.stats
     parts.append(
         f"<p style='color:gray'>Read characters {c.start:,}–{c.end:,} ({c.tokens:,} tokens). "
-        f"Prompt {step.prompt_tokens:,} tokens in {step.prompt_ms / 1000:.1f} s, generated "
-        f"{step.completion_tokens:,} in {step.generation_ms / 1000:.1f} s; "
-        f"stop: {esc(step.stop_reason)}.</p>"
+        f"Prompt {stats.prompt_tokens:,} tokens in {stats.prompt_ms / 1000:.1f} s, generated "
+        f"{stats.completion_tokens:,} in {stats.generation_ms / 1000:.1f} s; "
+        f"stop: {esc(stats.stop_reason)}.</p>"
     )
     return "".join(parts)
 

@@ -61,7 +61,7 @@ def _pages(first: int, last: int) -> str:
 def step_summary(step: StepRecord, total: int, is_demo: bool = False, diff: str = "") -> str:
     """The step's line in the list: pages, tokens, time, then what it added to the memory
     (its first new line) or, when it went wrong, what went wrong."""
-    c = step.chunk
+    c, stats = step.chunk, step.stats
     trouble = problems_in_words(step, is_demo)
     flags = " ⚠" if trouble else ""
     added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+")]
@@ -76,8 +76,8 @@ def step_summary(step: StepRecord, total: int, is_demo: bool = False, diff: str 
         first_line = (step.memory.strip().splitlines() or [""])[0][:80]
     return (
         f"Step {c.index + 1}/{total} · {_pages(c.page_first, c.page_last)} · "
-        f"{step.prompt_tokens:,}+{step.completion_tokens:,} tok · "
-        f"{human_duration(step.wall_ms / 1000)}{flags}\n" + (trouble[0] if trouble else first_line)
+        f"{stats.prompt_tokens:,}+{stats.completion_tokens:,} tok · "
+        f"{human_duration(stats.wall_ms / 1000)}{flags}\n" + (trouble[0] if trouble else first_line)
     )
 
 
@@ -293,8 +293,8 @@ class TimelinePanel(QWidget):
         self._rows[step.chunk.index] = row
         item = QListWidgetItem(step_summary(step, self.total, self.is_demo, diff))
         trouble = problems_in_words(step, self.is_demo)
-        if trouble or step.notes:
-            item.setToolTip("\n".join(trouble or step.notes))
+        if trouble or step.stats.notes:
+            item.setToolTip("\n".join(trouble or step.stats.notes))
         self.steps.addItem(item)
         before = previous.memory if previous else ""
         added, removed = churn(before, step.memory)
@@ -310,9 +310,9 @@ class TimelinePanel(QWidget):
                     self.total,
                     c.page_first,
                     c.page_last,
-                    step.prompt_tokens,
-                    step.completion_tokens,
-                    step.wall_ms,
+                    step.stats.prompt_tokens,
+                    step.stats.completion_tokens,
+                    step.stats.wall_ms,
                     added,
                     removed,
                 ),

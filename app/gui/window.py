@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from PySide6.QtWidgets import (
 )
 
 from app import paths, private
-from app.agent.engine import RunPlan
 from app.agent.events import (
     AnswerStarted,
     DatabaseWaiting,
@@ -36,6 +36,7 @@ from app.agent.events import (
     StepStarted,
     TokenStreamed,
 )
+from app.agent.planning import RunPlan
 from app.documents.ingest import SUPPORTED_FORMATS, load_document
 from app.documents.model import Document, DocumentDamaged
 from app.errors import PasswordRequired, UserError
@@ -49,6 +50,7 @@ from app.gui.timeline import TimelinePanel
 from app.gui.viewer import DocumentViewer
 from app.gui.workers import ModelThread, Task, start_task
 from app.llm.factory import DEMO_NOTE
+from app.records import Mode, Question
 from app.settings import Settings, load_settings, save_settings
 from app.store.database import open_database
 from app.units import human_duration
@@ -88,8 +90,8 @@ def _remember_unkept(document_ids: set[int]) -> None:
 class MainWindow(QMainWindow):
     request_load = Signal(object)  # Settings
     request_unload = Signal()
-    request_plan = Signal(object, str, str, str)
-    request_ask = Signal(object, int, int, str, str, str, object)
+    request_plan = Signal(object, object)  # Document, Question
+    request_ask = Signal(object, int, int, object)  # Document, its id, session id, RunPlan
     request_resume = Signal(int, object)
     document_opened = Signal(object)  # Document: for tests and the self-test
     run_ended = Signal(str)  # final status
@@ -451,7 +453,7 @@ class MainWindow(QMainWindow):
             return
         self.ask_panel.set_plan_text("Estimating…")
         self._plans_in_flight += 1
-        self.request_plan.emit(self.document, q_core, q_inst, mode)
+        self.request_plan.emit(self.document, Question("", q_core, q_inst, Mode(mode)))
 
     def _planned(self, plan: RunPlan, seconds: float) -> None:
         # The model thread answers plan requests in order: while newer ones are pending,
@@ -460,7 +462,7 @@ class MainWindow(QMainWindow):
         if self._plans_in_flight:
             return
         self.plan = plan
-        if plan.mode == "single_pass":
+        if plan.mode == Mode.SINGLE_PASS:
             what = "Single pass"
         else:
             what = f"Memory agent · {len(plan.chunks)} steps"
@@ -490,9 +492,8 @@ class MainWindow(QMainWindow):
             return
         session_id = self.store.create_session(self.document_id, question[:120])
         self.ask_panel.clear_answer()
-        self.request_ask.emit(
-            self.document, self.document_id, session_id, question, q_core, q_inst, self.plan
-        )
+        plan = replace(self.plan, question=Question(question, q_core, q_inst, Mode(mode)))
+        self.request_ask.emit(self.document, self.document_id, session_id, plan)
 
     def ask(self, question: str, mode: str = "auto") -> None:
         """Programmatic ask (tests, self-test): fills the box and asks when planned."""
@@ -591,7 +592,7 @@ class MainWindow(QMainWindow):
                 lines.append(f"- {claim} - {links}")
             else:
                 lines.append(f"- {claim} - *unsupported: no passage found in the document*")
-        self.ask_panel.show_answer("\n".join(lines), run.answer.thinking)
+        self.ask_panel.show_answer("\n".join(lines), run.answer.stats.thinking)
 
     def _open_citation(self, index: int) -> None:
         if 0 <= index < len(self.citations):

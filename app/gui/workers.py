@@ -3,29 +3,34 @@
 The ``Llama`` instance is not thread-safe, so one ``ModelWorker`` on one ``QThread``
 owns the backend for its whole life; the window talks to it only through queued
 signals and the thread-safe CancelToken. Engine events are re-emitted unchanged as
-``event(object)``; widgets are touched only on the UI thread.
+``event(object)``; widgets are touched only on the UI thread. The thread's one SQLite
+connection is opened at its first run and closed when the thread stops (``shutdown``);
+planning reads no database.
 """
 
 from __future__ import annotations
 
 import logging
-import traceback
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 
-from app.agent.engine import MEMORY_AGENT, Engine, RunPlan, estimate_seconds
+from app import paths
+from app.agent.engine import Engine
+from app.agent.events import Event, RunFailed, StepFinished
+from app.agent.planning import Planner, RunPlan, estimate_seconds
 from app.documents.model import Document
-from app.errors import Cancelled, UserError
+from app.errors import Cancelled
+from app.errors import describe_error as _describe
 from app.llm.backend import Backend, CancelToken
 from app.llm.factory import open_backend
+from app.records import Mode, Question
 from app.resources import sample_document
 from app.settings import Settings
-from app.store.database import open_database
+from app.store.database import Store, open_database
 
 log = logging.getLogger("app.gui")
 
@@ -48,11 +53,8 @@ def is_sample(document: Document | None) -> bool:
 
 
 def describe_error(error: BaseException) -> str:
-    if isinstance(error, UserError):
-        return str(error)
-    error_id = uuid.uuid4().hex[:8]
-    log.error("error %s: %s", error_id, "".join(traceback.format_exception(error)))
-    return f"Something went wrong (error id {error_id}, details in the log): {error}"
+    """app.errors.describe_error, logged to the GUI's logger."""
+    return _describe(error, "a background task", log)
 
 
 class ModelWorker(QObject):
@@ -78,6 +80,8 @@ class ModelWorker(QObject):
         self.plan_description = ""  # the automatic placement of the loaded model, in words
         self.prompt_tps = DEFAULT_PROMPT_TPS
         self.gen_tps = DEFAULT_GEN_TPS
+        self.store: Store | None = None  # this thread's connection, opened at its first run
+        self.connections_opened = 0
 
     @Slot(object)
     def load_model(self, settings: Settings) -> None:
@@ -117,11 +121,11 @@ class ModelWorker(QObject):
             self._is_demo()
             and s is not None
             and not s.chunk_tokens
-            and s.mode == "auto"
+            and s.mode == Mode.AUTO
             and is_sample(document)
         )
 
-    def _engine(self, document: Document | None = None) -> Engine:
+    def _run_settings(self, document: Document | None = None) -> Settings:
         assert self.backend is not None and self.settings is not None
         settings = self.settings
         if self._is_demo() and not settings.max_new_tokens:
@@ -131,19 +135,29 @@ class ModelWorker(QObject):
             settings = settings.with_changes(chunk_tokens=SAMPLE_CHUNK_TOKENS)
             if not self.settings.max_new_tokens:
                 settings = settings.with_changes(max_new_tokens=SAMPLE_MAX_NEW_TOKENS)
-        return Engine(self.backend, open_database(), settings)
+        return settings
 
-    @Slot(object, str, str, str)
-    def plan(self, document: Document, q_core: str, q_inst: str, mode: str) -> None:
+    def _store(self) -> Store:
+        """The thread's one connection (opened again only if the database setting moved)."""
+        if self.store is not None and self.store.path != paths.database_path():
+            self.store.close()
+            self.store = None
+        if self.store is None:
+            self.store = open_database()
+            self.connections_opened += 1
+        return self.store
+
+    @Slot(object, object)
+    def plan(self, document: Document, question: Question) -> None:
         if self.backend is None:
             self.plan_failed.emit("The model is not loaded yet.")
             return
         try:
-            demo_sample = mode == "auto" and self._demo_sample(document)
-            engine = self._engine(document)
-            plan: RunPlan = engine.plan(
-                document, q_core, q_inst, MEMORY_AGENT if demo_sample else mode
-            )
+            demo_sample = question.mode == Mode.AUTO and self._demo_sample(document)
+            if demo_sample:
+                question = replace(question, mode=Mode.MEMORY_AGENT)
+            planner = Planner(self.backend, self._run_settings(document))
+            plan = planner.plan(document, question)
             if demo_sample:
                 plan = replace(
                     plan,
@@ -154,21 +168,10 @@ class ModelWorker(QObject):
         except Exception as error:  # noqa: BLE001
             self.plan_failed.emit(describe_error(error))
 
-    @Slot(object, int, int, str, str, str, object)
-    def ask(
-        self,
-        document: Document,
-        document_id: int,
-        session_id: int,
-        question: str,
-        q_core: str,
-        q_inst: str,
-        plan: RunPlan,
-    ) -> None:
+    @Slot(object, int, int, object)
+    def ask(self, document: Document, document_id: int, session_id: int, plan: RunPlan) -> None:
         self._drive(
-            lambda engine, cancel: engine.ask(
-                document, document_id, session_id, question, q_core, q_inst, plan, cancel
-            ),
+            lambda engine, cancel: engine.ask(document, document_id, session_id, plan, cancel),
             document,
         )
 
@@ -177,17 +180,18 @@ class ModelWorker(QObject):
         self._drive(lambda engine, cancel: engine.resume(run_id, document, cancel))
 
     def _drive(
-        self, start: Callable[[Engine, CancelToken], Any], document: Document | None = None
+        self,
+        start: Callable[[Engine, CancelToken], Iterator[Event]],
+        document: Document | None = None,
     ) -> None:
-        from app.agent.events import RunFailed, StepFinished
-
         if self.backend is None:
             self.engine_event.emit(RunFailed(0, "The model is not loaded yet.", 0))
             return
         self.cancel_token = CancelToken()
         self.busy_changed.emit(True)
         try:
-            for event in start(self._engine(document), self.cancel_token):
+            engine = Engine(self.backend, self._store(), self._run_settings(document))
+            for event in start(engine, self.cancel_token):
                 if isinstance(event, StepFinished):
                     self._learn_speed(event)
                 self.engine_event.emit(event)
@@ -196,8 +200,8 @@ class ModelWorker(QObject):
         finally:
             self.busy_changed.emit(False)
 
-    def _learn_speed(self, event: Any) -> None:
-        step = event.step
+    def _learn_speed(self, event: StepFinished) -> None:
+        step = event.step.stats
         if step.prompt_ms > 0:
             self.prompt_tps = step.prompt_tokens / (step.prompt_ms / 1000)
         if step.generation_ms > 0 and step.completion_tokens:
@@ -218,6 +222,14 @@ class ModelWorker(QObject):
             self.settings = None
             self.model_unloaded.emit()
 
+    @Slot()
+    def shutdown(self) -> None:
+        """The thread's last call: the model unloaded, its database connection closed."""
+        self.unload()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
 
 class ModelThread:
     """Starts the worker's thread and stops it cleanly on close."""
@@ -236,7 +248,9 @@ class ModelThread:
         # Unload on the model thread (it owns the Llama), then end the thread's loop.
         from PySide6.QtCore import QMetaObject, Qt
 
-        QMetaObject.invokeMethod(self.worker, "unload", Qt.ConnectionType.BlockingQueuedConnection)
+        QMetaObject.invokeMethod(
+            self.worker, "shutdown", Qt.ConnectionType.BlockingQueuedConnection
+        )
         self.thread.quit()
         self.thread.wait()
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from app.errors import Cancelled
+from app.records import CallStats
 
 
 @dataclass(frozen=True)
@@ -32,20 +33,11 @@ class Sampling:
 
 @dataclass(frozen=True)
 class Completion:
-    """One finished model call. ``raw`` is everything generated; ``thinking`` and
-    ``content`` are ``raw`` split on the last ``</think>``."""
+    """One finished model call: ``content`` is the output after the last ``</think>``;
+    ``stats`` holds the whole output, its thinking, token counts, timings and notes."""
 
-    raw: str
-    thinking: str
     content: str
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int = 0  # prompt tokens reused from the KV cache (prefix reuse)
-    prompt_ms: float = 0.0  # the backend's own prompt-evaluation time
-    generation_ms: float = 0.0  # the backend's own token-generation time
-    wall_ms: float = 0.0
-    stop_reason: str = "stop"  # stop | length | loop | thinking_cap
-    notes: tuple[str, ...] = ()
+    stats: CallStats
 
 
 class CancelToken:

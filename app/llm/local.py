@@ -32,6 +32,7 @@ from app.llm.backend import (
 )
 from app.llm.load_params import LoadParams, validate_n_cpu_moe
 from app.llm.loopguard import RepetitionGuard
+from app.records import CallStats
 
 log = logging.getLogger("app.llm")
 
@@ -349,10 +350,9 @@ class LocalBackend:
         thought, content = split_thinking(full)
         if stop_reason == "length":
             notes.append(f"output reached its limit of {max_tokens:,} tokens")
-        yield Completion(
-            raw=full,
+        stats = CallStats(
+            raw_output=full,
             thinking=thought,
-            content=content,
             prompt_tokens=len(tokens),
             completion_tokens=generated,
             cached_tokens=cached,
@@ -362,6 +362,7 @@ class LocalBackend:
             stop_reason=stop_reason,
             notes=tuple(notes),
         )
+        yield Completion(content, stats)
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)

@@ -24,7 +24,7 @@ Retries only where nothing can have been generated: a connection that could not 
 or one dropped before any response byte (a stale keep-alive connection); never a timeout
 and never mid-answer.
 
-Differences from the local backend, all recorded in ``Completion.notes``:
+Differences from the local backend, all recorded in ``Completion.stats.notes``:
 * the thinking cap cannot force ``</think>`` on a server (llama-server rejects an
   assistant prefill while thinking is enabled), so a capped call stops with
   ``stop_reason='thinking_cap'`` and an empty ``content``;
@@ -61,6 +61,7 @@ from app.llm.backend import (
 )
 from app.llm.httpclient import CONNECT_S, make_client
 from app.llm.loopguard import RepetitionGuard
+from app.records import CallStats
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -600,10 +601,9 @@ class RemoteBackend:
         # tokens of one multi-byte character, so a length stop says more.
         generated = sampling.max_tokens if stop_reason == "length" else deltas
         completion_tokens = usage.get("completion_tokens") or timings.get("predicted_n")
-        yield Completion(
-            raw=raw,
+        stats = CallStats(
+            raw_output=raw,
             thinking=thinking,
-            content=answer,
             prompt_tokens=int(prompt_tokens),
             completion_tokens=int(completion_tokens or generated),
             cached_tokens=int(timings.get("cache_n") or details.get("cached_tokens") or 0),
@@ -613,6 +613,7 @@ class RemoteBackend:
             stop_reason=stop_reason,
             notes=tuple(notes),
         )
+        yield Completion(answer, stats)
 
     def close(self) -> None:
         self._client.close()

@@ -28,19 +28,23 @@ from typing import Any, TextIO
 from app.agent import prompts
 from app.agent.budgets import budgets_for
 from app.agent.chunking import plan_chunks
-from app.agent.engine import MEMORY_AGENT, SINGLE_PASS, Engine
+from app.agent.engine import Engine
 from app.agent.events import RunCancelled, RunFailed, RunFinished, StepFinished
+from app.agent.planning import sampling_for
 from app.cli import add_model_options
 from app.documents.model import Document
-from app.errors import UserError
+from app.errors import DoesNotFit, UserError
+from app.gui.quality_plot import Bar, HistoryPoint, draw
 from app.llm.backend import Backend, CancelToken, complete
 from app.quality import retrieval
-from app.quality.plot import Bar, HistoryPoint, draw
 from app.quality.scoring import contains_match, exact_match, extract_answer
 from app.quality.synth import SyntheticDocument, SynthQuestion, generate
+from app.records import Mode, Question
 from app.settings import Settings
 
 RETRIEVAL = "retrieval"
+# The methods are plain strings (JSON reports): the two run modes, and retrieval.
+MEMORY_AGENT, SINGLE_PASS = Mode.MEMORY_AGENT.value, Mode.SINGLE_PASS.value
 METHODS = (MEMORY_AGENT, SINGLE_PASS, RETRIEVAL)
 ALIASES = {
     "agent": MEMORY_AGENT,
@@ -148,9 +152,10 @@ class Harness:
                 self._retrieval(q, outcome)
             else:
                 self._engine(method, q, outcome)
+        except DoesNotFit as error:
+            outcome.status, outcome.note = "does_not_fit", str(error)
         except UserError as error:
-            outcome.status = "does_not_fit" if "does not fit" in str(error) else "failed"
-            outcome.note = str(error)
+            outcome.status, outcome.note = "failed", str(error)
         except Exception as error:  # noqa: BLE001 - one failed question must not stop the run
             outcome.status = "failed"
             outcome.note = f"{type(error).__name__}: {error}"
@@ -158,29 +163,24 @@ class Harness:
         return outcome
 
     def _engine(self, mode: str, q: SynthQuestion, outcome: Outcome) -> None:
-        plan = self.engine.plan(self.document, q.text, Q_INST, mode, self.cancel)
+        question = Question(q.text, q.text, Q_INST, Mode(mode))
+        plan = self.engine.plan(self.document, question, self.cancel)
         events = self.engine.ask(
-            self.document,
-            self.document_id,
-            self.session_id,
-            q.text,
-            q.text,
-            Q_INST,
-            plan,
-            self.cancel,
+            self.document, self.document_id, self.session_id, plan, self.cancel
         )
         for event in events:
             if isinstance(event, StepFinished):
                 outcome.steps += 1
-                outcome.prompt_tokens += event.step.prompt_tokens
-                outcome.completion_tokens += event.step.completion_tokens
+                outcome.prompt_tokens += event.step.stats.prompt_tokens
+                outcome.completion_tokens += event.step.stats.completion_tokens
             elif isinstance(event, RunFinished):
                 outcome.steps += 1
-                outcome.prompt_tokens += event.answer.prompt_tokens
-                outcome.completion_tokens += event.answer.completion_tokens
+                stats = event.answer.stats
+                outcome.prompt_tokens += stats.prompt_tokens
+                outcome.completion_tokens += stats.completion_tokens
                 outcome.score(event.answer.text)
-                if event.answer.cached_tokens:
-                    outcome.note = f"{event.answer.cached_tokens:,} prompt tokens from KV cache"
+                if stats.cached_tokens:
+                    outcome.note = f"{stats.cached_tokens:,} prompt tokens from KV cache"
             elif isinstance(event, (RunFailed, RunCancelled)):
                 outcome.status = "failed" if isinstance(event, RunFailed) else "cancelled"
                 outcome.note = getattr(event, "message", "")
@@ -217,12 +217,12 @@ class Harness:
         completion = complete(
             self.backend,
             [{"role": "user", "content": prompt}],
-            self.engine.sampling(budgets.answer_room, budgets.answer_room // 2),
+            sampling_for(self.engine.settings, budgets.answer_room, budgets.answer_room // 2),
             self.cancel,
         )
         outcome.steps = 1
-        outcome.prompt_tokens = completion.prompt_tokens
-        outcome.completion_tokens = completion.completion_tokens
+        outcome.prompt_tokens = completion.stats.prompt_tokens
+        outcome.completion_tokens = completion.stats.completion_tokens
         outcome.score(completion.content)
 
 

@@ -26,16 +26,42 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import paths, private
-from app.agent.events import AnswerRecord, Chunk, StepRecord
 from app.documents.model import Document
-from app.errors import StoreError
+from app.errors import (
+    DatabaseBusy,
+    DatabaseFull,
+    DatabaseReadOnly,
+    ForeignDatabase,
+    StoreError,
+)
 from app.llm.backend import ModelIdentity
+from app.records import (
+    RESUMABLE,
+    AnswerRecord,
+    Chunk,
+    Evidence,
+    Mode,
+    Question,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+)
 from app.store import liveness, migrations
-from app.store.records import RunRecord, answer_from_row, step_from_row
+from app.store.rows import (
+    answer_from_row,
+    answer_row,
+    evidence_row,
+    run_from_row,
+    step_from_row,
+    step_row,
+)
 from app.store.sqlite_utils_import import import_sqlite_utils
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 log = logging.getLogger("app.store")
 
@@ -45,20 +71,7 @@ BUSY_TIMEOUT_MS = 5000
 _BUSY, _LOCKED, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 11, 13, 14, 26
 
 
-class DatabaseBusy(StoreError):
-    """Another program holds the database's write lock: transient, worth waiting for."""
-
-
-class DatabaseFull(StoreError):
-    """The disk (or the database's size limit) is full."""
-
-
-class DatabaseReadOnly(StoreError):
-    """The database file or its folder cannot be written: it can only be reviewed."""
-
-
-class ForeignDatabase(StoreError):
-    """A SQLite file that belongs to another program (or a damaged file): left untouched."""
+__all__ = ["DatabaseBusy", "DatabaseFull", "DatabaseReadOnly", "ForeignDatabase", "Store"]
 
 
 WRITABLE_HINT = (
@@ -178,7 +191,7 @@ class Store:
         except sqlite3.Error as error:
             self.close()
             raise _user_message(error, self.path, self.read_only_reason) from error
-        self.db = import_sqlite_utils().Database(self.conn)
+        self.db: Database = import_sqlite_utils().Database(self.conn)
 
     def _make_private(self) -> None:
         """Owner-only (it holds answers and excerpts of the user's documents): created
@@ -360,10 +373,13 @@ class Store:
             return int(cursor.lastrowid or 0)
 
     def touch_session(self, session_id: int) -> None:
-        with self.transaction() as c:
-            c.execute(
-                "UPDATE sessions SET updated_at = datetime('now') WHERE id = ?", (session_id,)
-            )
+        with self.transaction():
+            self._touch(session_id)
+
+    def _touch(self, session_id: int) -> None:
+        self.conn.execute(
+            "UPDATE sessions SET updated_at = datetime('now') WHERE id = ?", (session_id,)
+        )
 
     def list_sessions(
         self, document_id: int | None = None, search: str | None = None
@@ -397,49 +413,40 @@ class Store:
         self,
         session_id: int,
         document_id: int,
-        question: str,
-        q_core: str,
-        q_inst: str,
-        mode: str,
+        question: Question,
+        mode: Mode,
         mode_reason: str,
         model: ModelIdentity,
         settings: dict[str, Any],
         chunks: Sequence[Chunk],
     ) -> int:
-        with self.transaction() as c:
-            cursor = c.execute(
-                "INSERT INTO runs (session_id, document_id, question, q_core, q_inst, mode, "
-                "mode_reason, model_backend, model_name, model_path, model_sha256, n_ctx, "
-                "settings, chunks) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session_id,
-                    document_id,
-                    question,
-                    q_core,
-                    q_inst,
-                    mode,
-                    mode_reason,
-                    model.backend,
-                    model.name,
-                    model.path,
-                    model.sha256,
-                    model.n_ctx,
-                    json.dumps(settings),
-                    json.dumps([asdict(ch) for ch in chunks]),
-                ),
-            )
-            c.execute(
-                "UPDATE sessions SET updated_at = datetime('now') WHERE id = ?", (session_id,)
-            )
-            return int(cursor.lastrowid or 0)
+        row = {
+            "session_id": session_id,
+            "document_id": document_id,
+            "question": question.text,
+            "q_core": question.q_core,
+            "q_inst": question.q_inst,
+            "mode": mode.value,
+            "mode_reason": mode_reason,
+            "model_backend": model.backend,
+            "model_name": model.name,
+            "model_path": model.path,
+            "model_sha256": model.sha256,
+            "n_ctx": model.n_ctx,
+            "settings": json.dumps(settings),
+            "chunks": json.dumps([asdict(ch) for ch in chunks]),
+        }
+        with self.transaction():
+            run_id = self.db.table("runs").insert(row).last_rowid
+            self._touch(session_id)
+            return int(run_id or 0)
 
-    def set_run_status(self, run_id: int, status: str, error: str | None = None) -> None:
-        finished = status in ("finished", "cancelled", "failed")
+    def set_run_status(self, run_id: int, status: RunStatus, error: str | None = None) -> None:
         with self.transaction() as c:
             c.execute(
                 "UPDATE runs SET status = ?, error = ?, finished_at = CASE WHEN ? THEN "
                 "datetime('now') ELSE NULL END WHERE id = ?",
-                (status, error, finished, run_id),
+                (status.value, error, status.ended, run_id),
             )
 
     def get_run(self, run_id: int) -> RunRecord:
@@ -452,7 +459,7 @@ class Store:
         answer = self._one(
             "SELECT * FROM answers WHERE run_id = ? ORDER BY id DESC LIMIT 1", (run_id,)
         )
-        return RunRecord.from_row(self._true_status(row), self.load_steps(run_id), answer)
+        return run_from_row(self._true_status(row), self.load_steps(run_id), answer)
 
     def list_runs(self, session_id: int) -> list[dict[str, Any]]:
         rows = self._rows(
@@ -469,8 +476,9 @@ class Store:
             "SELECT r.id, r.session_id, r.document_id, r.question, r.status, "
             "json_array_length(r.chunks) AS chunk_count, "
             "(SELECT COUNT(*) FROM steps s WHERE s.run_id = r.id) AS steps_done "
-            "FROM runs r WHERE r.status IN ('running', 'interrupted', 'cancelled', 'failed') "
-            "ORDER BY r.id DESC"
+            f"FROM runs r WHERE r.status IN ({', '.join('?' * len(RESUMABLE))}) "
+            "ORDER BY r.id DESC",
+            [s.value for s in RESUMABLE],
         )
         return [self._true_status(r) for r in rows]
 
@@ -504,8 +512,8 @@ class Store:
     def _true_status(self, row: dict[str, Any]) -> dict[str, Any]:
         """A run left 'running' by a process that is gone reads as 'interrupted' (also
         where the database is read-only and cannot be corrected)."""
-        if row.get("status") == "running" and not self.run_is_live(int(row["id"])):
-            return {**row, "status": "interrupted"}
+        if row.get("status") == RunStatus.RUNNING and not self.run_is_live(int(row["id"])):
+            return {**row, "status": RunStatus.INTERRUPTED.value}
         return row
 
     def mark_stale_running_as_interrupted(self) -> int:
@@ -517,13 +525,15 @@ class Store:
             return 0
         try:
             with self.transaction() as c:
-                ids = [r[0] for r in c.execute("SELECT id FROM runs WHERE status = 'running'")]
+                running = c.execute("SELECT id FROM runs WHERE status = ?", [RunStatus.RUNNING])
+                ids = [r[0] for r in running]
                 stale = [run_id for run_id in ids if not self.run_is_live(run_id)]
                 if not stale:
                     return 0
                 marks = ", ".join("?" * len(stale))
                 cursor = c.execute(
-                    f"UPDATE runs SET status = 'interrupted' WHERE id IN ({marks})", stale
+                    f"UPDATE runs SET status = ? WHERE id IN ({marks})",
+                    [RunStatus.INTERRUPTED.value, *stale],
                 )
                 return cursor.rowcount
         except (DatabaseBusy, DatabaseFull) as error:
@@ -533,35 +543,8 @@ class Store:
     # -- steps and answers ----------------------------------------------------------------
     def save_step(self, run_id: int, step: StepRecord) -> None:
         """The checkpoint: one transaction, committed before the caller goes on."""
-        c = step.chunk
-        with self.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO steps (run_id, idx, char_start, char_end, page_first, "
-                "page_last, chunk_tokens, memory, plan, thinking, raw_output, prompt_tokens, "
-                "completion_tokens, prompt_ms, generation_ms, wall_ms, malformed, stop_reason, "
-                "notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    step.index,
-                    c.start,
-                    c.end,
-                    c.page_first,
-                    c.page_last,
-                    c.tokens,
-                    step.memory,
-                    step.plan,
-                    step.thinking,
-                    step.raw_output,
-                    step.prompt_tokens,
-                    step.completion_tokens,
-                    step.prompt_ms,
-                    step.generation_ms,
-                    step.wall_ms,
-                    int(step.malformed),
-                    step.stop_reason,
-                    json.dumps(list(step.notes)),
-                ),
-            )
+        with self.transaction():
+            self.db.table("steps").insert(step_row(run_id, step), replace=True)
 
     def load_steps(self, run_id: int) -> list[StepRecord]:
         rows = self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY idx", (run_id,))
@@ -569,31 +552,13 @@ class Store:
 
     def save_answer(self, run_id: int, answer: AnswerRecord) -> int:
         with self.transaction() as c:
-            cursor = c.execute(
-                "INSERT INTO answers (run_id, text, thinking, raw_output, prompt_tokens, "
-                "completion_tokens, prompt_ms, generation_ms, wall_ms, cached_tokens, "
-                "stop_reason, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    answer.text,
-                    answer.thinking,
-                    answer.raw_output,
-                    answer.prompt_tokens,
-                    answer.completion_tokens,
-                    answer.prompt_ms,
-                    answer.generation_ms,
-                    answer.wall_ms,
-                    answer.cached_tokens,
-                    answer.stop_reason,
-                    json.dumps(list(answer.notes)),
-                ),
-            )
+            answer_id = self.db.table("answers").insert(answer_row(run_id, answer)).last_rowid
             c.execute(
-                "UPDATE runs SET status = 'finished', error = NULL, "
-                "finished_at = datetime('now') WHERE id = ?",
-                (run_id,),
+                "UPDATE runs SET status = ?, error = NULL, finished_at = datetime('now') "
+                "WHERE id = ?",
+                (RunStatus.FINISHED.value, run_id),
             )
-            return int(cursor.lastrowid or 0)
+            return int(answer_id or 0)
 
     def latest_answer(self, run_id: int) -> AnswerRecord | None:
         row = self._one(
@@ -602,32 +567,14 @@ class Store:
         return answer_from_row(row) if row else None
 
     # -- evidence -------------------------------------------------------------------------
-    def save_evidence(self, answer_id: int, run_id: int, items: Sequence[Any]) -> None:
-        """Replace the answer's evidence with ``items`` (app.evidence.provenance.Evidence)."""
+    def save_evidence(self, answer_id: int, run_id: int, items: Sequence[Evidence]) -> None:
+        """Replace the answer's evidence with ``items``."""
         with self.transaction() as c:
             c.execute("DELETE FROM evidence WHERE answer_id = ?", (answer_id,))
-            c.executemany(
-                "INSERT INTO evidence (answer_id, run_id, claim, quote, step_first, "
-                "step_last_changed, char_start, char_end, page, rects, confidence, supported) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        answer_id,
-                        run_id,
-                        e.claim,
-                        e.quote,
-                        e.step_first,
-                        e.step_last_changed,
-                        e.char_start,
-                        e.char_end,
-                        e.page,
-                        json.dumps([[p, list(r)] for p, r in e.rects]),
-                        e.confidence,
-                        int(e.supported),
-                    )
-                    for e in items
-                ],
-            )
+            if items:
+                self.db.table("evidence").insert_all(
+                    evidence_row(answer_id, run_id, e) for e in items
+                )
 
     def list_evidence(self, answer_id: int) -> list[dict[str, Any]]:
         rows = self._rows("SELECT * FROM evidence WHERE answer_id = ? ORDER BY id", (answer_id,))
@@ -635,23 +582,3 @@ class Store:
             row["rects"] = [(p, tuple(r)) for p, r in json.loads(row["rects"])]
             row["supported"] = bool(row["supported"])
         return rows
-
-    # -- search ---------------------------------------------------------------------------
-    def search(self, query: str, limit: int = 50) -> list[dict[str, Any]]:
-        """Full-text search over documents and stored memories (FTS5 syntax; plain words
-        are matched as a phrase-free AND)."""
-        terms = " ".join(f'"{t}"' for t in query.replace('"', " ").split())
-        if not terms:
-            return []
-        docs = self._rows(
-            "SELECT 'document' AS kind, rowid AS id, snippet(documents_fts, 1, '[', ']', '…', 12)"
-            " AS snippet FROM documents_fts WHERE documents_fts MATCH ? LIMIT ?",
-            (terms, limit),
-        )
-        memories = self._rows(
-            "SELECT 'memory' AS kind, s.run_id AS id, s.idx AS step, "
-            "snippet(steps_fts, 0, '[', ']', '…', 12) AS snippet FROM steps_fts "
-            "JOIN steps s ON s.rowid = steps_fts.rowid WHERE steps_fts MATCH ? LIMIT ?",
-            (terms, limit),
-        )
-        return docs + memories

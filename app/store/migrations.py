@@ -146,7 +146,26 @@ M2_FULL_TEXT_SEARCH = """
         END;
 """
 
-MIGRATIONS: list[str] = [M1_CORE, M2_FULL_TEXT_SEARCH]
+# Schema 3: the full-text index is removed, not put to use. History search matches a
+# session's title, questions and answers, a few thousand short rows at most, where LIKE
+# takes milliseconds and also finds a part of a word (a figure, a name's stem); the
+# indexes cost a write on every checkpoint, held a second copy of every document's
+# words (most of a database's size), and went stale on a step rewritten by INSERT OR
+# REPLACE (whose implicit delete fires no trigger). A step records its cached prompt
+# tokens like an answer, so both rows hold the same call statistics (CallStats).
+M3_NO_FULL_TEXT_INDEX = """
+        DROP TRIGGER IF EXISTS documents_ai;
+        DROP TRIGGER IF EXISTS documents_ad;
+        DROP TRIGGER IF EXISTS documents_au;
+        DROP TRIGGER IF EXISTS steps_ai;
+        DROP TRIGGER IF EXISTS steps_ad;
+        DROP TRIGGER IF EXISTS steps_au;
+        DROP TABLE IF EXISTS documents_fts;
+        DROP TABLE IF EXISTS steps_fts;
+        ALTER TABLE steps ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
+"""
+
+MIGRATIONS: list[str] = [M1_CORE, M2_FULL_TEXT_SEARCH, M3_NO_FULL_TEXT_INDEX]
 LATEST = len(MIGRATIONS)
 
 APPLICATION_ID = 0x51574C52  # "QWLR" in the database header; 0 in files of earlier versions

@@ -1,12 +1,55 @@
-"""Rows back into the engine's dataclasses."""
+"""Records to rows and back: the one place that knows how a record maps to columns.
+
+A ``CallStats``'s field names are its columns, so a step's or an answer's row is its
+own fields plus the stats' (notes as a JSON list). Rows are written with sqlite-utils'
+``insert`` from these dicts, as simonw/llm logs each exchange.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, fields
 from typing import Any
 
-from app.agent.events import AnswerRecord, Chunk, StepRecord
+from app.records import (
+    AnswerRecord,
+    CallStats,
+    Chunk,
+    Evidence,
+    Mode,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+)
+
+_STATS = tuple(f.name for f in fields(CallStats))
+
+
+def stats_row(stats: CallStats) -> dict[str, Any]:
+    return {**asdict(stats), "notes": json.dumps(list(stats.notes))}
+
+
+def stats_from_row(row: dict[str, Any]) -> CallStats:
+    values = {name: row[name] for name in _STATS if name in row}
+    values["notes"] = tuple(json.loads(row.get("notes") or "[]"))
+    return CallStats(**values)
+
+
+def step_row(run_id: int, step: StepRecord) -> dict[str, Any]:
+    c = step.chunk
+    return {
+        "run_id": run_id,
+        "idx": step.index,
+        "char_start": c.start,
+        "char_end": c.end,
+        "page_first": c.page_first,
+        "page_last": c.page_last,
+        "chunk_tokens": c.tokens,
+        "memory": step.memory,
+        "plan": step.plan,
+        "malformed": int(step.malformed),
+        **stats_row(step.stats),
+    }
 
 
 def step_from_row(row: dict[str, Any]) -> StepRecord:
@@ -23,85 +66,60 @@ def step_from_row(row: dict[str, Any]) -> StepRecord:
         chunk=chunk,
         memory=row["memory"],
         plan=row["plan"],
-        thinking=row["thinking"],
-        raw_output=row["raw_output"],
-        prompt_tokens=row["prompt_tokens"],
-        completion_tokens=row["completion_tokens"],
-        prompt_ms=row["prompt_ms"],
-        generation_ms=row["generation_ms"],
-        wall_ms=row["wall_ms"],
+        stats=stats_from_row(row),
         malformed=bool(row["malformed"]),
-        stop_reason=row["stop_reason"],
-        notes=tuple(json.loads(row["notes"])),
     )
+
+
+def answer_row(run_id: int, answer: AnswerRecord) -> dict[str, Any]:
+    return {"run_id": run_id, "text": answer.text, **stats_row(answer.stats)}
 
 
 def answer_from_row(row: dict[str, Any]) -> AnswerRecord:
-    return AnswerRecord(
-        text=row["text"],
-        thinking=row["thinking"],
-        raw_output=row["raw_output"],
-        prompt_tokens=row["prompt_tokens"],
-        completion_tokens=row["completion_tokens"],
-        prompt_ms=row["prompt_ms"],
-        generation_ms=row["generation_ms"],
-        wall_ms=row["wall_ms"],
-        cached_tokens=row["cached_tokens"],
-        stop_reason=row["stop_reason"],
-        notes=tuple(json.loads(row["notes"])),
+    return AnswerRecord(text=row["text"], stats=stats_from_row(row))
+
+
+def evidence_row(answer_id: int, run_id: int, e: Evidence) -> dict[str, Any]:
+    return {
+        "answer_id": answer_id,
+        "run_id": run_id,
+        "claim": e.claim,
+        "quote": e.quote,
+        "step_first": e.step_first,
+        "step_last_changed": e.step_last_changed,
+        "char_start": e.char_start,
+        "char_end": e.char_end,
+        "page": e.page,
+        "rects": json.dumps([[p, list(r)] for p, r in e.rects]),
+        "confidence": e.confidence,
+        "supported": int(e.supported),
+    }
+
+
+def run_from_row(
+    row: dict[str, Any], steps: list[StepRecord], answer: dict[str, Any] | None
+) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        session_id=row["session_id"],
+        document_id=row["document_id"],
+        question=row["question"],
+        q_core=row["q_core"],
+        q_inst=row["q_inst"],
+        mode=Mode(row["mode"]),
+        mode_reason=row["mode_reason"],
+        status=RunStatus(row["status"]),
+        error=row["error"],
+        model_backend=row["model_backend"],
+        model_name=row["model_name"],
+        model_path=row["model_path"],
+        model_sha256=row["model_sha256"],
+        n_ctx=row["n_ctx"],
+        settings=json.loads(row["settings"]),
+        chunks=[Chunk(**c) for c in json.loads(row["chunks"])],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+        steps=steps,
+        answer=answer_from_row(answer) if answer else None,
+        answer_id=answer["id"] if answer else None,
     )
-
-
-@dataclass
-class RunRecord:
-    id: int
-    session_id: int
-    document_id: int
-    question: str
-    q_core: str
-    q_inst: str
-    mode: str
-    mode_reason: str
-    status: str
-    error: str | None
-    model_backend: str
-    model_name: str
-    model_path: str
-    model_sha256: str
-    n_ctx: int
-    settings: dict[str, Any]
-    chunks: list[Chunk]
-    created_at: str
-    finished_at: str | None
-    steps: list[StepRecord] = field(default_factory=list)
-    answer: AnswerRecord | None = None
-    answer_id: int | None = None
-
-    @classmethod
-    def from_row(
-        cls, row: dict[str, Any], steps: list[StepRecord], answer_row: dict[str, Any] | None
-    ) -> RunRecord:
-        return cls(
-            id=row["id"],
-            session_id=row["session_id"],
-            document_id=row["document_id"],
-            question=row["question"],
-            q_core=row["q_core"],
-            q_inst=row["q_inst"],
-            mode=row["mode"],
-            mode_reason=row["mode_reason"],
-            status=row["status"],
-            error=row["error"],
-            model_backend=row["model_backend"],
-            model_name=row["model_name"],
-            model_path=row["model_path"],
-            model_sha256=row["model_sha256"],
-            n_ctx=row["n_ctx"],
-            settings=json.loads(row["settings"]),
-            chunks=[Chunk(**c) for c in json.loads(row["chunks"])],
-            created_at=row["created_at"],
-            finished_at=row["finished_at"],
-            steps=steps,
-            answer=answer_from_row(answer_row) if answer_row else None,
-            answer_id=answer_row["id"] if answer_row else None,
-        )

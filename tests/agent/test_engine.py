@@ -7,7 +7,7 @@ import re
 import pytest
 
 from app.agent import prompts
-from app.agent.engine import MEMORY_AGENT, SINGLE_PASS, Engine
+from app.agent.engine import Engine
 from app.agent.events import (
     RunCancelled,
     RunFinished,
@@ -18,6 +18,7 @@ from app.agent.events import (
 from app.documents.model import Document
 from app.errors import UserError
 from app.llm.backend import CancelToken
+from app.records import Mode, Question
 from app.settings import Settings
 from tests.fakes import FakeBackend, memory_output
 
@@ -55,19 +56,17 @@ def start(
 ):
     doc_id = store.add_document(doc)
     session = store.create_session(doc_id, question)
-    plan = engine.plan(doc, question, "Answer briefly.", mode)
-    return plan, engine.ask(
-        doc, doc_id, session, question, question, "Answer briefly.", plan, cancel or CancelToken()
-    )
+    plan = engine.plan(doc, Question(question, question, "Answer briefly.", mode))
+    return plan, engine.ask(doc, doc_id, session, plan, cancel or CancelToken())
 
 
 def test_memory_agent_reads_every_chunk_in_order_and_answers(store):
     backend = FakeBackend(counting_script)
     engine = Engine(backend, store, SETTINGS)
     doc = document()
-    plan, events = start(engine, store, doc, mode=MEMORY_AGENT)
+    plan, events = start(engine, store, doc, mode=Mode.MEMORY_AGENT)
     events = list(events)
-    assert isinstance(events[0], RunStarted) and events[0].mode == MEMORY_AGENT
+    assert isinstance(events[0], RunStarted) and events[0].mode == Mode.MEMORY_AGENT
     finished = [e for e in events if isinstance(e, StepFinished)]
     assert [e.step.index for e in finished] == list(range(len(plan.chunks)))
     assert len(plan.chunks) > 2
@@ -76,7 +75,7 @@ def test_memory_agent_reads_every_chunk_in_order_and_answers(store):
     assert finished[1].memory_diff.startswith("-") or "+" in finished[1].memory_diff
     answer = events[-1]
     assert isinstance(answer, RunFinished)
-    assert "item 11" in answer.answer.text and answer.answer.thinking == "thinking"
+    assert "item 11" in answer.answer.text and answer.answer.stats.thinking == "thinking"
     # q_inst reaches only the final prompt; q_core drives every step
     assert all("Answer briefly." not in p for p in backend.prompts[:-1])
     assert "Answer briefly." in backend.prompts[-1]
@@ -91,7 +90,7 @@ def test_auto_mode_chooses_single_pass_when_the_document_fits(store):
     backend = FakeBackend(lambda p: "Therefore, the answer is 42")
     engine = Engine(backend, store, Settings(n_ctx=8192))
     plan, events = start(engine, store, document(3))
-    assert plan.mode == SINGLE_PASS and "fits" in plan.reason
+    assert plan.mode == Mode.SINGLE_PASS and "fits" in plan.reason
     events = list(events)
     assert not [e for e in events if isinstance(e, StepStarted)]
     assert events[-1].answer.text == "Therefore, the answer is 42"
@@ -101,7 +100,7 @@ def test_auto_mode_chooses_single_pass_when_the_document_fits(store):
 def test_single_pass_refused_when_the_document_does_not_fit(store):
     engine = Engine(FakeBackend(counting_script), store, SETTINGS)
     with pytest.raises(UserError, match="does not fit"):
-        engine.plan(document(80), "q", "", SINGLE_PASS)
+        engine.plan(document(80), Question("q", "q", "", Mode.SINGLE_PASS))
 
 
 def test_malformed_step_is_marked_and_the_run_goes_on(store):
@@ -109,20 +108,20 @@ def test_malformed_step_is_marked_and_the_run_goes_on(store):
     engine = Engine(
         FakeBackend(lambda p: next(calls)), store, SETTINGS.with_changes(chunk_tokens=200)
     )
-    _, events = start(engine, store, document(), mode=MEMORY_AGENT)
+    _, events = start(engine, store, document(), mode=Mode.MEMORY_AGENT)
     steps = [e.step for e in events if isinstance(e, StepFinished)]
     assert steps[0].malformed and steps[0].memory == "no tags at all, just prose"
-    assert any("malformed" in n for n in steps[0].notes)
+    assert any("malformed" in n for n in steps[0].stats.notes)
     assert not steps[1].malformed and steps[1].memory == "m2"
 
 
 def test_memory_over_budget_is_trimmed_with_a_note(store):
     big = "\n".join(f"fact {i} " * 5 for i in range(200))  # ~1,200 'tokens'
     engine = Engine(FakeBackend(lambda p: memory_output(big, "plan")), store, SETTINGS)
-    _, events = start(engine, store, document(), mode=MEMORY_AGENT)
+    _, events = start(engine, store, document(), mode=Mode.MEMORY_AGENT)
     step = next(e.step for e in events if isinstance(e, StepFinished))
     assert len(step.memory.split()) <= SETTINGS.memory_tokens
-    assert any("trimmed" in n for n in step.notes)
+    assert any("trimmed" in n for n in step.stats.notes)
 
 
 def test_cancel_then_resume_continues_at_the_next_chunk_with_the_same_memory(store):
@@ -131,7 +130,7 @@ def test_cancel_then_resume_continues_at_the_next_chunk_with_the_same_memory(sto
     engine = Engine(backend, store, SETTINGS)
     doc = document()
     backend.on_call = lambda n: cancel.cancel() if n == 3 else None
-    plan, events = start(engine, store, doc, mode=MEMORY_AGENT, cancel=cancel)
+    plan, events = start(engine, store, doc, mode=Mode.MEMORY_AGENT, cancel=cancel)
     events = list(events)
     assert isinstance(events[-1], RunCancelled) and events[-1].steps_done == 2
     run_id = events[-1].run_id
@@ -164,11 +163,11 @@ def test_questions_never_lose_a_step_when_the_store_fails(store, monkeypatch):
         return original(run_id, step)
 
     monkeypatch.setattr(store, "save_step", flaky)
-    _, events = start(engine, store, doc, mode=MEMORY_AGENT)
+    _, events = start(engine, store, doc, mode=Mode.MEMORY_AGENT)
     events = list(events)
     assert "disk is full" in events[-1].message
     run_id = events[-1].run_id
-    assert len(engine.unsaved_steps[run_id]) == 1  # kept in memory, not recomputed
+    assert len(engine.checkpoints.unsaved_steps[run_id]) == 1  # kept in memory, not recomputed
     prompts_before = len(engine.backend.prompts)
     resumed = list(engine.resume(run_id, doc, CancelToken()))
     assert isinstance(resumed[-1], RunFinished)
@@ -190,9 +189,9 @@ def test_prompt_overhead_is_measured_with_the_models_own_tokenizer(store):
     backend = CharTokenBackend(lambda prompt: memory_output("m", "p"))
     small = Engine(backend, store, Settings(n_ctx=2048, chunk_tokens=120, memory_tokens=100))
     with pytest.raises(UserError, match="too small for this model"):
-        small.plan(document(), "What is item 3?", "", MEMORY_AGENT)
+        small.plan(document(), Question("q", "What is item 3?", "", Mode.MEMORY_AGENT))
     engine = Engine(backend, store, Settings(n_ctx=8192, chunk_tokens=400, memory_tokens=200))
-    plan = engine.plan(document(), "What is item 3?", "", MEMORY_AGENT)
+    plan = engine.plan(document(), Question("q", "What is item 3?", "", Mode.MEMORY_AGENT))
     overhead = plan.budgets.prompt_overhead
     assert overhead >= len(prompts.memory_update_prompt("", "", "", "")) > 700
     # every memory-update prompt the engine will send fits the window, with output room

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from app.agent.engine import MEMORY_AGENT, Engine, resume_settings
+from app.agent.engine import Engine, resume_settings
 from app.agent.events import (
     DatabaseWaiting,
     RunCancelled,
@@ -20,6 +20,7 @@ from app.agent.events import (
 )
 from app.errors import BackendError
 from app.llm.backend import CancelToken, Sampling
+from app.records import Mode
 from app.settings import Settings
 from app.store.database import open_database
 from tests.agent.test_engine import SETTINGS, counting_script, document, start
@@ -70,7 +71,7 @@ def test_a_lock_held_past_the_busy_timeout_is_waited_out_and_the_step_is_saved(s
     engine = Engine(backend, store, SETTINGS)
     holder = LockHolder(store.path, hold_s=6.5)  # longer than the 5 s busy timeout
     backend.on_call = lambda n: holder.start() if n == 1 else None
-    plan, events = start(engine, store, document(6), mode=MEMORY_AGENT)
+    plan, events = start(engine, store, document(6), mode=Mode.MEMORY_AGENT)
     began = time.monotonic()
     events = list(events)
     holder.stop()
@@ -84,7 +85,7 @@ def test_a_lock_held_past_the_busy_timeout_is_waited_out_and_the_step_is_saved(s
     assert run.status == "finished"
     assert [s.index for s in run.steps] == list(range(len(plan.chunks)))
     assert len(backend.prompts) == len(plan.chunks) + 1  # no step was computed twice
-    assert not engine.unsaved_steps
+    assert not engine.checkpoints.unsaved_steps
 
 
 def test_a_lock_that_outlasts_the_wait_stops_the_run_keeping_the_step_in_memory(store):
@@ -95,7 +96,7 @@ def test_a_lock_that_outlasts_the_wait_stops_the_run_keeping_the_step_in_memory(
     engine = Engine(backend, store, SETTINGS, db_wait_s=1.5)
     holder = LockHolder(store.path, hold_s=None)  # until told
     backend.on_call = lambda n: holder.start() if n == 1 else None
-    plan, events = start(engine, store, document(6), mode=MEMORY_AGENT)
+    plan, events = start(engine, store, document(6), mode=Mode.MEMORY_AGENT)
     events = list(events)
     holder.stop()
     failed = events[-1]
@@ -103,7 +104,7 @@ def test_a_lock_that_outlasts_the_wait_stops_the_run_keeping_the_step_in_memory(
     assert failed.exit_code == 5 and failed.steps_done == 0
     assert "stayed locked" in failed.message and "kept in memory" in failed.message
     assert [e for e in events if isinstance(e, DatabaseWaiting)]
-    kept = list(engine.unsaved_steps[failed.run_id])
+    kept = list(engine.checkpoints.unsaved_steps[failed.run_id])
     assert [s.index for s in kept] == [0]
     assert store.get_run(failed.run_id).status == "interrupted"
     calls = len(backend.prompts)
@@ -124,7 +125,7 @@ def test_cancel_while_waiting_for_the_database_cancels_at_once_and_keeps_the_ste
     engine = Engine(backend, store, SETTINGS, db_wait_s=120)
     holder = LockHolder(store.path, hold_s=None)
     backend.on_call = lambda n: holder.start() if n == 1 else None
-    _, events = start(engine, store, document(6), mode=MEMORY_AGENT, cancel=cancel)
+    _, events = start(engine, store, document(6), mode=Mode.MEMORY_AGENT, cancel=cancel)
     seen = []
     began = time.monotonic()
     for event in events:
@@ -134,7 +135,7 @@ def test_cancel_while_waiting_for_the_database_cancels_at_once_and_keeps_the_ste
     holder.stop()
     assert time.monotonic() - began < 30
     assert isinstance(seen[-1], RunCancelled) and seen[-1].steps_done == 0
-    assert [s.index for s in engine.unsaved_steps[seen[-1].run_id]] == [0]
+    assert [s.index for s in engine.checkpoints.unsaved_steps[seen[-1].run_id]] == [0]
 
 
 def test_a_full_database_stops_the_run_cleanly_and_keeps_the_step(store):
@@ -154,7 +155,7 @@ def test_a_full_database_stops_the_run_cleanly_and_keeps_the_step(store):
             store.conn.execute(f"PRAGMA max_page_count = {pages}")
 
     backend.on_call = fill
-    plan, events = start(engine, store, document(6), mode=MEMORY_AGENT)
+    plan, events = start(engine, store, document(6), mode=Mode.MEMORY_AGENT)
     events = list(events)
     failed = events[-1]
     assert isinstance(failed, RunFailed), failed
@@ -162,7 +163,7 @@ def test_a_full_database_stops_the_run_cleanly_and_keeps_the_step(store):
     assert "full" in failed.message and "kept in memory" in failed.message
     assert not [e for e in events if isinstance(e, DatabaseWaiting)]  # no point waiting
     assert store.get_run(failed.run_id).status == "interrupted"
-    assert [s.index for s in engine.unsaved_steps[failed.run_id]] == [1]
+    assert [s.index for s in engine.checkpoints.unsaved_steps[failed.run_id]] == [1]
     store.conn.execute("PRAGMA max_page_count = 1073741823")  # space freed
     calls = len(backend.prompts)
     backend.on_call = None
@@ -176,7 +177,7 @@ def test_a_run_being_read_by_another_instance_is_not_resumed_twice(store):
     engine = Engine(FakeBackend(counting_script), store, SETTINGS)
     cancel = CancelToken()
     engine.backend.on_call = lambda n: cancel.cancel() if n == 2 else None
-    _, events = start(engine, store, document(6), mode=MEMORY_AGENT, cancel=cancel)
+    _, events = start(engine, store, document(6), mode=Mode.MEMORY_AGENT, cancel=cancel)
     run_id = list(events)[-1].run_id
     other = open_database(store.path)  # another window
     lock = other.hold_run(run_id)
@@ -196,7 +197,7 @@ def test_a_server_failure_mid_run_carries_the_server_exit_code(store):
 
     backend = FakeBackend(script)
     engine = Engine(backend, store, SETTINGS)
-    _, events = start(engine, store, document(6), mode=MEMORY_AGENT)
+    _, events = start(engine, store, document(6), mode=Mode.MEMORY_AGENT)
     failed = list(events)[-1]
     assert isinstance(failed, RunFailed) and failed.exit_code == 6 and failed.steps_done == 1
     assert store.get_run(failed.run_id).status == "failed"
@@ -220,7 +221,7 @@ def cancelled_run(store, backend):  # noqa: ANN001, ANN201
     cancel = CancelToken()
     backend.on_call = lambda n: cancel.cancel() if n == 3 else None
     engine = Engine(backend, store, ORIGINAL)
-    plan, events = start(engine, store, document(), mode=MEMORY_AGENT, cancel=cancel)
+    plan, events = start(engine, store, document(), mode=Mode.MEMORY_AGENT, cancel=cancel)
     events = list(events)
     assert isinstance(events[-1], RunCancelled) and events[-1].steps_done == 2
     backend.on_call = None
@@ -240,7 +241,7 @@ def test_a_bare_resume_continues_with_the_runs_own_budgets_and_sampling(store):
     assert (answer.temperature, answer.top_k, answer.seed) == (0.3, 7, 42)
     assert answer.max_tokens == plan.budgets.answer_room
     run = store.get_run(run_id)
-    assert not any("resumed with" in n for s in run.steps for n in s.notes)
+    assert not any("resumed with" in n for s in run.steps for n in s.stats.notes)
 
 
 def test_an_explicit_change_on_resume_is_used_and_recorded_on_the_step(store):
@@ -253,9 +254,9 @@ def test_an_explicit_change_on_resume_is_used_and_recorded_on_the_step(store):
     assert {s.temperature for s in backend.samplings} == {0.9}
     assert {s.top_k for s in backend.samplings} == {7}  # the rest is the run's own
     steps = store.get_run(run_id).steps
-    assert "resumed with changed settings: temperature 0.3 -> 0.9" in steps[2].notes
-    assert not any("resumed" in n for s in steps[3:] for n in s.notes)
-    assert not any("resumed" in n for n in store.get_run(run_id).answer.notes)
+    assert "resumed with changed settings: temperature 0.3 -> 0.9" in steps[2].stats.notes
+    assert not any("resumed" in n for s in steps[3:] for n in s.stats.notes)
+    assert not any("resumed" in n for n in store.get_run(run_id).answer.stats.notes)
 
 
 def test_a_run_with_a_larger_context_resumes_and_a_too_small_model_is_refused_clearly(store):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
-from app.agent.engine import MEMORY_AGENT, SINGLE_PASS, Engine
+from app.agent.engine import Engine
 from app.agent.events import RunCancelled, RunFinished, StepFinished, TokenStreamed
 from app.documents.model import Document
 from app.llm.backend import CancelToken, Sampling, complete
+from app.records import Mode, Question
 from app.settings import Settings
 
 TEXT = "\n\n".join(
@@ -20,38 +21,36 @@ DOC = Document(path="/tmp/harbour.txt", sha256="h1", kind="text", title="harbour
 def ask(engine, store, mode, cancel=None, question="How many ships on day 5?"):
     doc_id = store.add_document(DOC)
     session = store.create_session(doc_id, question)
-    plan = engine.plan(DOC, question, "", mode)
-    return plan, engine.ask(
-        DOC, doc_id, session, question, question, "", plan, cancel or CancelToken()
-    )
+    plan = engine.plan(DOC, Question(question, question, "", mode))
+    return plan, engine.ask(DOC, doc_id, session, plan, cancel or CancelToken())
 
 
 def test_memory_agent_on_the_demo_model(demo_backend, store):
     settings = Settings(n_ctx=4096, chunk_tokens=400, max_new_tokens=48)
-    plan, events = ask(Engine(demo_backend, store, settings), store, MEMORY_AGENT)
+    plan, events = ask(Engine(demo_backend, store, settings), store, Mode.MEMORY_AGENT)
     events = list(events)
     steps = [e.step for e in events if isinstance(e, StepFinished)]
     assert len(steps) == len(plan.chunks) >= 2
-    assert all(s.prompt_tokens > s.chunk.tokens for s in steps)
-    assert all(s.completion_tokens > 0 and s.prompt_ms > 0 for s in steps)
+    assert all(s.stats.prompt_tokens > s.chunk.tokens for s in steps)
+    assert all(s.stats.completion_tokens > 0 and s.stats.prompt_ms > 0 for s in steps)
     assert any(isinstance(e, TokenStreamed) for e in events)
-    assert isinstance(events[-1], RunFinished) and events[-1].answer.completion_tokens > 0
+    assert isinstance(events[-1], RunFinished) and events[-1].answer.stats.completion_tokens > 0
     # a 135M model rarely keeps the tags: whatever it wrote is kept, and flagged
     for s in steps:
         assert s.memory.strip()
-        assert s.malformed == any("malformed" in n for n in s.notes)
+        assert s.malformed == any("malformed" in n for n in s.stats.notes)
 
 
 def test_single_pass_follow_up_reuses_the_documents_kv_prefix(demo_backend, store):
     engine = Engine(demo_backend, store, Settings(n_ctx=4096, max_new_tokens=24))
-    _, first = ask(engine, store, SINGLE_PASS)
+    _, first = ask(engine, store, Mode.SINGLE_PASS)
     first_answer = list(first)[-1].answer
-    _, second = ask(engine, store, SINGLE_PASS, question="Which day had 9 ships?")
+    _, second = ask(engine, store, Mode.SINGLE_PASS, question="Which day had 9 ships?")
     second_answer = list(second)[-1].answer
-    assert second_answer.cached_tokens > 0.9 * first_answer.prompt_tokens - 40
+    assert second_answer.stats.cached_tokens > 0.9 * first_answer.stats.prompt_tokens - 40
     # Only the question is evaluated again (counted in tokens: timings vary with load).
-    evaluated = second_answer.prompt_tokens - second_answer.cached_tokens
-    assert evaluated < first_answer.prompt_tokens / 3
+    evaluated = second_answer.stats.prompt_tokens - second_answer.stats.cached_tokens
+    assert evaluated < first_answer.stats.prompt_tokens / 3
 
 
 def test_cancel_during_prompt_processing_takes_effect_quickly(demo_model):
@@ -75,7 +74,7 @@ def test_cancel_during_prompt_processing_takes_effect_quickly(demo_model):
         ok = complete(
             backend, [{"role": "user", "content": "Say hi."}], Sampling(max_tokens=4), CancelToken()
         )
-        assert ok.completion_tokens > 0
+        assert ok.stats.completion_tokens > 0
     finally:
         backend.close()
 
@@ -83,7 +82,7 @@ def test_cancel_during_prompt_processing_takes_effect_quickly(demo_model):
 def test_cancelled_run_leaves_only_finished_steps(demo_backend, store):
     settings = Settings(n_ctx=4096, chunk_tokens=400, max_new_tokens=48)
     cancel = CancelToken()
-    plan, events = ask(Engine(demo_backend, store, settings), store, MEMORY_AGENT, cancel)
+    plan, events = ask(Engine(demo_backend, store, settings), store, Mode.MEMORY_AGENT, cancel)
     seen = []
     for event in events:
         seen.append(event)

@@ -193,11 +193,11 @@ def test_a_bare_resume_uses_the_runs_budgets_not_todays_settings(tmp_path, env):
     after = open_database(db_path(env)).get_run(run_id)
     assert after.status == "finished"
     new = after.steps[len(before.steps) :]
-    assert new and all(s.completion_tokens <= cap for s in new)  # the run's own cap
-    assert not any("resumed with" in n for s in after.steps for n in s.notes)
+    assert new and all(s.stats.completion_tokens <= cap for s in new)  # the run's own cap
+    assert not any("resumed with" in n for s in after.steps for n in s.stats.notes)
     changed = app("resume", str(run_id), "--max-new-tokens", "30", env=env)
     assert changed.returncode == 0, changed.stderr  # answered again: the change is noted
-    notes = open_database(db_path(env)).get_run(run_id).answer.notes
+    notes = open_database(db_path(env)).get_run(run_id).answer.stats.notes
     assert any("max_new_tokens 24 -> 30" in n for n in notes), notes
 
 

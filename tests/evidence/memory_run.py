@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-from app.agent.engine import MEMORY_AGENT, Engine
+from app.agent.engine import Engine
 from app.documents.ingest import load_document
+from app.records import Mode, Question
 from app.settings import Settings
 from tests.conftest import make_pdf
 from tests.fakes import FakeBackend, memory_output
@@ -50,7 +51,7 @@ def engine_events(tmp_path, store, script=keeper, cancel_at=None):
     )
     doc_id = store.add_document(doc)
     session = store.create_session(doc_id, "q")
-    plan = engine.plan(doc, "What was damaged and approved?", "", MEMORY_AGENT)
+    plan = engine.plan(doc, Question("q", "What was damaged and approved?", "", Mode.MEMORY_AGENT))
     cancel = CancelToken()
-    events = engine.ask(doc, doc_id, session, "q", "What was damaged?", "", plan, cancel)
+    events = engine.ask(doc, doc_id, session, plan, cancel)
     return doc, plan, events, cancel

@@ -6,12 +6,13 @@ from __future__ import annotations
 import pytest
 
 from app.__main__ import main
-from app.agent.engine import MEMORY_AGENT, Engine
-from app.agent.events import Chunk, RunFinished, StepRecord
+from app.agent.engine import Engine
+from app.agent.events import RunFinished
 from app.documents.ingest import load_document
 from app.errors import UserError
 from app.evidence.compare import align_steps, compare_runs, similarity, to_markdown
 from app.llm.backend import CancelToken
+from app.records import CallStats, Chunk, Mode, Question, StepRecord
 from app.settings import Settings
 from app.store.database import open_database
 from tests.evidence.test_evidence import extractive_script, facts_pdf
@@ -25,16 +26,8 @@ def step(index: int, start: int, end: int, memory: str = "m") -> StepRecord:
         chunk=chunk,
         memory=memory,
         plan="p",
-        thinking="",
-        raw_output="",
-        prompt_tokens=0,
-        completion_tokens=0,
-        prompt_ms=0.0,
-        generation_ms=0.0,
-        wall_ms=0.0,
+        stats=CallStats(),
         malformed=False,
-        stop_reason="stop",
-        notes=(),
     )
 
 
@@ -77,8 +70,8 @@ def ask(store, doc, doc_id, chunk_tokens: int, script=extractive_script) -> int:
     )
     session = store.create_session(doc_id, "q")
     question = "What was damaged?"
-    plan = engine.plan(doc, question, "", MEMORY_AGENT)
-    events = list(engine.ask(doc, doc_id, session, question, question, "", plan, CancelToken()))
+    plan = engine.plan(doc, Question(question, question, "", Mode.MEMORY_AGENT))
+    events = list(engine.ask(doc, doc_id, session, plan, CancelToken()))
     assert isinstance(events[-1], RunFinished)
     return events[-1].run_id
 

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import jsonschema
 import pymupdf
 
-from app.agent.engine import MEMORY_AGENT, Engine
+from app.agent.engine import Engine
 from app.agent.events import RunFinished
 from app.documents.ingest import load_document
 from app.evidence.provenance import cite_answer
 from app.evidence.report import bundle, write_reports
 from app.llm.backend import CancelToken
+from app.records import Mode, Question
 from app.resources import resources_dir
 from app.settings import Settings
 from tests.conftest import make_pdf
@@ -54,12 +56,9 @@ def run_memory_agent(tmp_path, store):
     )
     doc_id = store.add_document(doc)
     session = store.create_session(doc_id, "q")
-    plan = engine.plan(doc, "What was damaged and approved?", "", MEMORY_AGENT)
-    events = list(
-        engine.ask(
-            doc, doc_id, session, "What was damaged?", "What was damaged?", "", plan, CancelToken()
-        )
-    )
+    question = Question("What was damaged?", "What was damaged and approved?", "")
+    plan = engine.plan(doc, replace(question, mode=Mode.MEMORY_AGENT))
+    events = list(engine.ask(doc, doc_id, session, plan, CancelToken()))
     assert isinstance(events[-1], RunFinished)
     return doc, store.get_run(events[-1].run_id)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt, QUrl
 
-from app.agent.events import Chunk, StepRecord
 from app.gui.main import make_app
 from app.gui.memory_text import parse_partial, plan_changes, problems_in_words
+from app.records import CallStats, Chunk, StepRecord
 from tests.gui.memory_helpers import (
     FACTS,
     INVENTED,
@@ -147,19 +147,10 @@ def test_live_step_streams_memory_and_plan_with_eta(qtbot, tmp_path):
     with qtbot.waitSignal(panel.live_updated, timeout=2000):
         panel.token("<plan>\nLook for costs")
     assert "Look for costs" in panel.live.toPlainText()
-    step = StepRecord(
-        0,
-        chunks[0],
-        "The storm damaged 3 bridges.",
-        "Look for costs.",
-        "",
-        "",
-        10,
-        10,
-        1.0,
-        1.0,
-        2.0,
+    stats = CallStats(
+        prompt_tokens=10, completion_tokens=10, prompt_ms=1.0, generation_ms=1.0, wall_ms=2.0
     )
+    step = StepRecord(0, chunks[0], "The storm damaged 3 bridges.", "Look for costs.", stats)
     panel.add_step(step, "+The storm damaged 3 bridges.", eta_s=42.0)
     panel.step_started(chunks[1])
     assert (
@@ -245,6 +236,7 @@ def test_first_run_reads_the_sample_in_a_few_memory_steps(qtbot, demo_backend):
     (3-4 steps) instead of a single pass, so a new user sees the timeline fill."""
     from app.documents.ingest import load_document
     from app.gui.workers import ModelWorker
+    from app.records import Mode, Question
     from app.resources import SAMPLE_QUESTION, sample_document
     from app.settings import Settings
 
@@ -254,7 +246,7 @@ def test_first_run_reads_the_sample_in_a_few_memory_steps(qtbot, demo_backend):
     sample = load_document(sample_document())
     q_core, q_inst = SAMPLE_QUESTION.rsplit(" Answer", 1)
     with qtbot.waitSignal(worker.planned) as planned:
-        worker.plan(sample, q_core, "Answer" + q_inst, "auto")
+        worker.plan(sample, Question(SAMPLE_QUESTION, q_core, "Answer" + q_inst))
     plan = planned.args[0]
     assert plan.mode == "memory_agent" and 3 <= len(plan.chunks) <= 4
     assert plan.chunks[-1].page_last == sample.page_count == 8
@@ -262,5 +254,5 @@ def test_first_run_reads_the_sample_in_a_few_memory_steps(qtbot, demo_backend):
     assert "watch the memory agent" in plan.reason
     # Any other document, or a chosen mode, plans as before.
     with qtbot.waitSignal(worker.planned) as planned:
-        worker.plan(sample, q_core, "", "single_pass")
+        worker.plan(sample, Question(q_core, q_core, "", Mode.SINGLE_PASS))
     assert planned.args[0].mode == "single_pass"

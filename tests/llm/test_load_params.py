@@ -47,7 +47,7 @@ def test_override_takes_effect(tiny, n_cpu_moe, expected):
         # the model still generates with its experts placed by the override
         messages = [{"role": "user", "content": "Say hi."}]
         done = complete(backend, messages, Sampling(max_tokens=4, thinking_cap=2), CancelToken())
-        assert done.completion_tokens >= 1
+        assert done.stats.completion_tokens >= 1
     finally:
         backend.close()
 

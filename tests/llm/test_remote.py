@@ -44,9 +44,9 @@ def remote(llama_server) -> RemoteBackend:
 
 def test_streams_pieces_then_a_completion(remote):
     pieces, done = run(remote, Sampling(max_tokens=8))
-    assert pieces and done.completion_tokens > 0 and done.prompt_tokens > 0
-    assert done.raw == "".join(p.text for p in pieces) and done.content
-    assert done.stop_reason in ("stop", "length") and done.wall_ms > 0
+    assert pieces and done.stats.completion_tokens > 0 and done.stats.prompt_tokens > 0
+    assert done.stats.raw_output == "".join(p.text for p in pieces) and done.content
+    assert done.stats.stop_reason in ("stop", "length") and done.stats.wall_ms > 0
 
 
 def test_identity_asks_the_server(remote, llama_server, demo_model):
@@ -81,7 +81,7 @@ def test_cancel_mid_stream_is_prompt(remote):
     assert time.monotonic() - cancelled_at[0] < 1.0
     # The closed connection stopped that generation: the server answers the next one.
     _, done = run(remote, Sampling(max_tokens=4))
-    assert done.completion_tokens > 0
+    assert done.stats.completion_tokens > 0
 
 
 def test_a_dead_port_says_what_to_do():
@@ -243,10 +243,18 @@ def test_reasoning_deltas_usage_and_timings(stub):
         ("Hello", False),
         ("!", False),
     ]
-    assert done.thinking == "The user wants a greeting." and done.content == "Hello!"
-    assert done.raw == "The user wants a greeting.</think>Hello!"
-    assert (done.prompt_tokens, done.completion_tokens, done.cached_tokens) == (50, 7, 10)
-    assert (done.prompt_ms, done.generation_ms, done.stop_reason) == (12.5, 30.0, "stop")
+    assert done.stats.thinking == "The user wants a greeting." and done.content == "Hello!"
+    assert done.stats.raw_output == "The user wants a greeting.</think>Hello!"
+    assert (done.stats.prompt_tokens, done.stats.completion_tokens, done.stats.cached_tokens) == (
+        50,
+        7,
+        10,
+    )
+    assert (done.stats.prompt_ms, done.stats.generation_ms, done.stats.stop_reason) == (
+        12.5,
+        30.0,
+        "stop",
+    )
     path, headers, body = stub.requests[-1]
     assert headers["Authorization"] == "Bearer sk-test"
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
@@ -273,7 +281,7 @@ def test_vllm_reasoning_field_and_tokenizer(stub):
     assert backend.identity.details == {"server": "vLLM", "tokenizer": "vLLM /tokenize"}
     assert backend.count_tokens("a b c d") == 4
     _, done = run(backend, Sampling(max_tokens=2))
-    assert (done.thinking, done.content, done.stop_reason) == ("Hmm.", "Yes.", "length")
+    assert (done.stats.thinking, done.content, done.stats.stop_reason) == ("Hmm.", "Yes.", "length")
 
 
 def test_inline_think_tag_is_learnt(stub):
@@ -287,7 +295,7 @@ def test_inline_think_tag_is_learnt(stub):
     assert backend.identity.details == {"tokenizer": "estimate"}
     assert backend.count_tokens("x" * 35) == 10
     pieces, done = run(backend, Sampling(max_tokens=16))
-    assert (done.thinking, done.content) == ("Let me think about it.", "It is 42.")
+    assert (done.stats.thinking, done.content) == ("Let me think about it.", "It is 42.")
     assert not any(p.thinking for p in pieces)  # the first time, the tag comes as a surprise
     pieces, _ = run(backend, Sampling(max_tokens=16))
     assert [p.thinking for p in pieces] == [True, True, False, False]
@@ -299,7 +307,7 @@ def test_an_explicit_think_tag_flags_thinking_at_once(stub):
     )
     pieces, done = run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling())
     assert [p.thinking for p in pieces] == [True, True, False]
-    assert (done.thinking, done.content) == ("Hm.", "Done.")
+    assert (done.stats.thinking, done.content) == ("Hm.", "Done.")
 
 
 def test_thinking_cap_stops_the_request(stub):
@@ -307,16 +315,16 @@ def test_thinking_cap_stops_the_request(stub):
         *[chunk(reasoning_content=f"step {i}. ") for i in range(20)], chunk(content="late")
     )
     pieces, done = run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling(thinking_cap=3))
-    assert len(pieces) == 3 and done.stop_reason == "thinking_cap"
-    assert done.content == "" and done.thinking == "step 0. step 1. step 2."
-    assert done.raw == "step 0. step 1. step 2. </think>"
-    assert any("thinking capped" in n for n in done.notes)
+    assert len(pieces) == 3 and done.stats.stop_reason == "thinking_cap"
+    assert done.content == "" and done.stats.thinking == "step 0. step 1. step 2."
+    assert done.stats.raw_output == "step 0. step 1. step 2. </think>"
+    assert any("thinking capped" in n for n in done.stats.notes)
 
 
 def test_loop_guard_stops_a_repeating_answer(stub):
     stub.routes["/v1/chat/completions"] = answer(*[chunk(content="and again ") for _ in range(200)])
     pieces, done = run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling())
-    assert done.stop_reason == "loop" and len(pieces) < 200
+    assert done.stats.stop_reason == "loop" and len(pieces) < 200
 
 
 def test_malformed_stream(stub):
@@ -513,8 +521,8 @@ def test_max_tokens_is_enforced_against_a_server_that_ignores_it(stub):
     pieces, done = run(backend, Sampling(max_tokens=5))
     assert time.monotonic() - started < 3
     assert [p.text for p in pieces] == [" w0", " w1", " w2", " w3", " w4"]
-    assert (done.stop_reason, done.completion_tokens) == ("length", 5)
-    assert any("past max_tokens" in note for note in done.notes)
+    assert (done.stats.stop_reason, done.stats.completion_tokens) == ("length", 5)
+    assert any("past max_tokens" in note for note in done.stats.notes)
     _wait_for(lambda: stub.hangups == 1)  # and the server was told to stop
 
 
@@ -525,9 +533,12 @@ def test_a_server_that_honours_max_tokens_is_not_cut(stub):
         {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
     )
     pieces, done = run(RemoteBackend(stub.url, "m", n_ctx=1000), Sampling(max_tokens=2))
-    assert len(pieces) == 2 and done.stop_reason == "length"
-    assert (done.prompt_tokens, done.completion_tokens) == (3, 2)  # usage after the limit
-    assert not any("past max_tokens" in note for note in done.notes)
+    assert len(pieces) == 2 and done.stats.stop_reason == "length"
+    assert (done.stats.prompt_tokens, done.stats.completion_tokens) == (
+        3,
+        2,
+    )  # usage after the limit
+    assert not any("past max_tokens" in note for note in done.stats.notes)
 
 
 def _cancel_after(delay_s: float) -> tuple[CancelToken, list[float]]:

@@ -64,11 +64,12 @@ def test_server_killed_mid_run_then_resumed_on_a_new_server(
     """The memory agent through a real server that dies after the first step: the run
     fails with a clear message and keeps that step; resumed against a restarted server it
     reads only the remaining chunks."""
-    from app.agent.engine import MEMORY_AGENT, Engine
+    from app.agent.engine import Engine
     from app.agent.events import RunFailed, RunFinished, StepFinished
     from app.documents.ingest import load_document
     from app.llm.backend import CancelToken
     from app.llm.remote import RemoteBackend
+    from app.records import Mode, Question
     from app.settings import Settings
     from tests.llm.conftest import start_server, stop_server
 
@@ -83,10 +84,10 @@ def test_server_killed_mid_run_then_resumed_on_a_new_server(
     doc_id = store.add_document(doc)
     session = store.create_session(doc_id, "keeper")
     question = "When is the lamp logged?"
-    plan = engine.plan(doc, question, "", MEMORY_AGENT)
+    plan = engine.plan(doc, Question(question, question, "", Mode.MEMORY_AGENT))
     assert len(plan.chunks) >= 3
     events = []
-    for event in engine.ask(doc, doc_id, session, question, question, "", plan, CancelToken()):
+    for event in engine.ask(doc, doc_id, session, plan, CancelToken()):
         events.append(event)
         if isinstance(event, StepFinished) and event.step.index == 0:
             doomed_server.process.kill()

@@ -196,10 +196,10 @@ def test_thinking_split_of_generated_text(backend):
 def test_memory_step_without_cap(backend, qwen):
     # thinking_cap=0: never forced; the fixture's model never closes </think> itself
     c = complete(backend, memory_messages(), Sampling(max_tokens=24, thinking_cap=0), CancelToken())
-    assert c.prompt_tokens == len(qwen.encode(backend.render(memory_messages())))
-    assert c.completion_tokens == 24
-    assert c.stop_reason == "length"
-    assert "</think>" not in c.raw
+    assert c.stats.prompt_tokens == len(qwen.encode(backend.render(memory_messages())))
+    assert c.stats.completion_tokens == 24
+    assert c.stats.stop_reason == "length"
+    assert "</think>" not in c.stats.raw_output
 
 
 # Runs in a child process: the bug below aborts the interpreter (SIGABRT), which would
@@ -215,10 +215,11 @@ c = complete(backend, [{"role": "user", "content": content}],
              Sampling(max_tokens=24, thinking_cap=8), CancelToken())
 llm = backend.llm
 forced = llm.tokenize(FORCE_END_THINKING.encode(), add_bos=False, special=True)
-evaluated = [int(t) for t in llm._input_ids[c.prompt_tokens:llm.n_tokens]]
+evaluated = [int(t) for t in llm._input_ids[c.stats.prompt_tokens:llm.n_tokens]]
 in_kv = any(evaluated[i:i + len(forced)] == forced for i in range(len(evaluated)))
-print(json.dumps({"prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens,
-                  "notes": list(c.notes), "raw": c.raw, "forced_in_kv": in_kv}))
+s = c.stats
+print(json.dumps({"prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
+                  "notes": list(s.notes), "raw": s.raw_output, "forced_in_kv": in_kv}))
 """
 
 

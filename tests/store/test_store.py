@@ -6,14 +6,15 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from app.agent.events import AnswerRecord, Chunk, StepRecord
 from app.documents.model import Document
 from app.errors import StoreError
 from app.llm.backend import ModelIdentity
+from app.records import AnswerRecord, CallStats, Chunk, Evidence, Mode, Question, StepRecord
 from app.store import migrations
 from app.store.database import Store, open_database
 
@@ -39,16 +40,18 @@ def step(i: int, memory: str = "") -> StepRecord:
         chunk=CHUNKS[i],
         memory=memory or f"memory {i} walrus",
         plan=f"plan {i}",
-        thinking="t",
-        raw_output="raw",
-        prompt_tokens=10,
-        completion_tokens=5,
-        prompt_ms=1.5,
-        generation_ms=2.5,
-        wall_ms=4.0,
+        stats=CallStats(
+            raw_output="raw",
+            thinking="t",
+            prompt_tokens=10,
+            completion_tokens=5,
+            cached_tokens=i,
+            prompt_ms=1.5,
+            generation_ms=2.5,
+            wall_ms=4.0,
+            notes=("a note",) if i else (),
+        ),
         malformed=i == 1,
-        stop_reason="stop",
-        notes=("a note",) if i else (),
     )
 
 
@@ -58,10 +61,8 @@ def new_run(store: Store, sha: str = "a" * 64) -> tuple[int, int, int]:
     run = store.create_run(
         session,
         doc_id,
-        "How many ships? One word.",
-        "How many ships?",
-        "One word.",
-        "memory_agent",
+        Question("How many ships? One word.", "How many ships?", "One word."),
+        Mode.MEMORY_AGENT,
         "too long",
         MODEL,
         {"n_ctx": 4096},
@@ -74,7 +75,7 @@ def test_round_trip_of_a_run(store):
     _, _, run_id = new_run(store)
     for i in range(3):
         store.save_step(run_id, step(i))
-    answer = AnswerRecord("Twelve", "thought", "raw", 30, 2, 3.0, 4.0, 7.0, cached_tokens=5)
+    answer = AnswerRecord("Twelve", CallStats("raw", "thought", 30, 2, 5, 3.0, 4.0, 7.0))
     store.save_answer(run_id, answer)
     run = store.get_run(run_id)
     assert run.steps == [step(i) for i in range(3)]
@@ -89,23 +90,12 @@ def test_saving_a_step_twice_replaces_it(store):
     assert [s.memory for s in store.load_steps(run_id)] == ["corrected"]
 
 
-def test_full_text_search_over_documents_and_memories(store):
-    _, _, run_id = new_run(store)
-    store.save_step(run_id, step(0))
-    kinds = {hit["kind"] for hit in store.search("harbour")} | {
-        hit["kind"] for hit in store.search("walrus")
-    }
-    assert kinds == {"document", "memory"}
-    assert store.search("nothinglikethis") == []
-
-
 def test_delete_session_and_document_remove_exactly_their_rows(store):
     doc_a, session_a, run_a = new_run(store, "a" * 64)
     _, _, run_b = new_run(store, "b" * 64)
     for run in (run_a, run_b):
         store.save_step(run, step(0))
-        answer_id = store.save_answer(run, AnswerRecord("x", "", "", 1, 1, 1, 1, 1))
-        from app.evidence.provenance import Evidence
+        answer_id = store.save_answer(run, AnswerRecord("x", CallStats()))
 
         store.save_evidence(answer_id, run, [Evidence("c", "q", 0, 0, 0, 1, 1, (), 1.0)])
 
@@ -126,7 +116,6 @@ def test_delete_session_and_document_remove_exactly_their_rows(store):
     store.delete_document(doc_a)
     assert counts() == dict.fromkeys(counts(), 1)
     assert store.get_run(run_b).steps == [step(0)]
-    assert store.search("walrus")  # the other run's memory is still searchable
 
 
 def test_migrates_from_blank_and_from_each_earlier_schema(tmp_path):
@@ -140,10 +129,48 @@ def test_migrates_from_blank_and_from_each_earlier_schema(tmp_path):
     conn.close()
     store = open_database(path)
     assert migrations.schema_version(store.conn) == migrations.LATEST
-    assert store.search("zebras")[0]["kind"] == "document"  # FTS built over old rows
+    assert [d["title"] for d in store.list_documents()] == ["Old"]
     store.close()
     blank = open_database(tmp_path / "new.sqlite3")
     assert migrations.schema_version(blank.conn) == migrations.LATEST
+
+
+def test_a_schema_2_database_with_runs_upgrades_without_its_full_text_index(tmp_path):
+    """Schema 3 drops the FTS5 tables and their six triggers and gives steps the
+    answers' cached_tokens column: every stored run reads back as it was."""
+    path = tmp_path / "v2.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrations.migrate(conn, target=2)
+    conn.executescript(
+        "INSERT INTO documents (id, path, sha256, kind, title, page_count, char_count, text) "
+        "VALUES (1, '/d', 'x', 'text', 'Old', 1, 30, 'The harbour holds twelve ships.');"
+        "INSERT INTO sessions (id, document_id, title) VALUES (1, 1, 'How many ships?');"
+        "INSERT INTO runs (id, session_id, document_id, question, q_core, q_inst, mode, "
+        "mode_reason, status, model_backend, model_name, model_path, model_sha256, n_ctx, "
+        "settings, chunks) VALUES (1, 1, 1, 'How many ships? One word.', 'How many ships?', "
+        "'One word.', 'memory_agent', 'too long', 'finished', 'local', 'm', '/m', 'f', 4096, "
+        '\'{}\', \'[{"index": 0, "start": 0, "end": 30, "tokens": 8}]\');'
+        "INSERT INTO steps (run_id, idx, char_start, char_end, page_first, page_last, "
+        "chunk_tokens, memory, plan, thinking, raw_output, prompt_tokens, completion_tokens, "
+        "prompt_ms, generation_ms, wall_ms, malformed, stop_reason, notes) VALUES "
+        "(1, 0, 0, 30, 1, 1, 8, 'twelve ships', 'p', 't', 'raw', 10, 5, 1.5, 2.5, 4.0, 0, "
+        "'stop', '[\"a note\"]');"
+        "INSERT INTO answers (run_id, text, thinking, raw_output, prompt_tokens, "
+        "completion_tokens, prompt_ms, generation_ms, wall_ms, cached_tokens, stop_reason) "
+        "VALUES (1, 'Twelve', '', 'Twelve', 20, 1, 1.0, 1.0, 2.0, 3, 'stop');"
+    )
+    conn.close()
+    store = open_database(path)
+    assert migrations.schema_version(store.conn) == migrations.LATEST == 3
+    names = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master")}
+    assert not {n for n in names if "fts" in n or n.endswith(("_ai", "_ad", "_au"))}
+    run = store.get_run(1)
+    assert run.mode == Mode.MEMORY_AGENT == "memory_agent" and run.status == "finished"
+    assert run.steps[0].stats == CallStats("raw", "t", 10, 5, 0, 1.5, 2.5, 4.0, "stop", ("a note",))
+    assert run.answer is not None and run.answer.stats.cached_tokens == 3
+    assert [s["id"] for s in store.list_sessions(search="ships")] == [1]  # history search
+    store.save_step(1, replace(run.steps[0], memory="corrected"))  # REPLACE on the new table
+    assert store.get_run(1).steps[0].memory == "corrected"
 
 
 def test_a_newer_database_is_refused_and_not_touched(tmp_path):

@@ -1,0 +1,127 @@
+"""Writing a run's results: each one committed before the engine announces it.
+
+A write that finds the database locked by another program waits and retries (sending
+DatabaseWaiting) for minutes, not the 5 s busy timeout; a computed step or answer whose
+write fails (locked, disk full) is kept in memory for this process's life and written
+first on resume, so the model is not asked again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Generator
+from typing import TypeVar
+
+from app.agent.events import DatabaseWaiting, Event
+from app.agent.run_store import RunStore
+from app.errors import DatabaseBusy, StoreError
+from app.llm.backend import CancelToken
+from app.records import AnswerRecord, RunStatus, StepRecord
+
+log = logging.getLogger("app.agent")
+
+T = TypeVar("T")
+
+# How long a checkpoint waits for a database another program has locked before the run
+# stops (resumable, with the step kept in memory). QWENLONG_READER_DB_WAIT overrides it.
+DB_WAIT_S = 300.0
+DB_WAIT_ENV = "QWENLONG_READER_DB_WAIT"
+_NOTICE_EVERY_S = 10.0
+
+# Computed but not yet written (database locked, disk full): per database file and run,
+# for the whole life of the process, so a retry by a new Engine (the window makes one per
+# run) writes them instead of asking the model again.
+_UNSAVED_STEPS: dict[str, dict[int, list[StepRecord]]] = {}
+_UNSAVED_ANSWERS: dict[str, dict[int, AnswerRecord]] = {}
+
+
+def default_db_wait() -> float:
+    try:
+        return max(0.0, float(os.environ.get(DB_WAIT_ENV, "")))
+    except ValueError:
+        return DB_WAIT_S
+
+
+class Checkpoints:
+    """The engine's writes to ``store``, retried while the database is locked."""
+
+    def __init__(self, store: RunStore, db_wait_s: float | None = None) -> None:
+        self.store = store
+        self.db_wait_s = default_db_wait() if db_wait_s is None else db_wait_s
+        where = str(store.path)
+        self.unsaved_steps = _UNSAVED_STEPS.setdefault(where, {})
+        self.unsaved_answers = _UNSAVED_ANSWERS.setdefault(where, {})
+
+    def pending(self, run_id: int) -> int:
+        """How many computed results of ``run_id`` wait to be written."""
+        return len(self.unsaved_steps.get(run_id, [])) + (run_id in self.unsaved_answers)
+
+    def persist(
+        self, run_id: int, what: str, write: Callable[[], T], cancel: CancelToken
+    ) -> Generator[Event, None, T]:
+        """``write()``, retried while another program holds the database's lock (each try
+        itself waits the 5 s busy timeout), for up to ``db_wait_s``; DatabaseWaiting goes
+        out every few seconds meanwhile. Other store errors (a full disk) end it at once."""
+        began = time.monotonic()
+        notice = -_NOTICE_EVERY_S
+        while True:
+            try:
+                return write()
+            except DatabaseBusy as error:
+                now = time.monotonic()
+                waited = now - began
+                if waited >= self.db_wait_s:
+                    raise DatabaseBusy(
+                        f"The database stayed locked by another program for {waited:.0f} s "
+                        f"while {what} waited to be saved; the run stopped.",
+                        hint="Close the program that holds it (another app with the file "
+                        "open), then press Resume.",
+                    ) from error
+                if now - notice >= _NOTICE_EVERY_S:
+                    notice = now
+                    yield DatabaseWaiting(run_id, what, waited, self.db_wait_s, error.message)
+                pause = now + min(1.0, self.db_wait_s - waited)
+                while time.monotonic() < pause:
+                    cancel.raise_if_cancelled()
+                    time.sleep(0.05)
+                cancel.raise_if_cancelled()
+
+    def save_step(
+        self, run_id: int, step: StepRecord, cancel: CancelToken
+    ) -> Generator[Event, None, None]:
+        """The checkpoint: the step is held in memory until the store has it."""
+        pending = self.unsaved_steps.setdefault(run_id, [])
+        if step not in pending:
+            pending.append(step)
+        yield from self.persist(
+            run_id, f"step {step.index + 1}", lambda: self.store.save_step(run_id, step), cancel
+        )
+        self.forget_step(run_id, step)
+
+    def forget_step(self, run_id: int, step: StepRecord) -> None:
+        pending = self.unsaved_steps.get(run_id, [])
+        if step in pending:
+            pending.remove(step)
+        if not pending:
+            self.unsaved_steps.pop(run_id, None)
+
+    def save_answer(
+        self, run_id: int, answer: AnswerRecord, cancel: CancelToken
+    ) -> Generator[Event, None, int]:
+        self.unsaved_answers[run_id] = answer  # until it is written
+        answer_id = yield from self.persist(
+            run_id, "the answer", lambda: self.store.save_answer(run_id, answer), cancel
+        )
+        self.unsaved_answers.pop(run_id, None)
+        return answer_id
+
+    def set_status_quietly(self, run_id: int, status: RunStatus, error: str | None = None) -> None:
+        """One try, no waiting: the run is ending anyway."""
+        if not run_id:
+            return
+        try:
+            self.store.set_run_status(run_id, status, error)
+        except StoreError as failure:
+            log.warning("could not record status %s of run %s: %s", status, run_id, failure)
