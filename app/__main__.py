@@ -19,7 +19,13 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_self_test()
         if args.command:
-            return int(args.func(args))
+            try:
+                return int(args.func(args))
+            finally:
+                from app.settings import take_notices
+
+                for notice in take_notices():  # e.g. a damaged settings file set aside
+                    print(f"Note: {notice}", file=sys.stderr)
         from app.gui.main import run_gui
 
         return run_gui(open_file=args.open, sample=args.sample)

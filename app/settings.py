@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from app import paths
 from app.errors import UserError
+
+log = logging.getLogger("app")
 
 SCHEMA_VERSION = 1
 MODEL_ENV = "QWENLONG_READER_MODEL"
@@ -133,9 +137,38 @@ def settings_path() -> Path:
     return paths.config_dir() / "settings.json"
 
 
+# What load_settings had to tell the user (a damaged file set aside): the window shows it
+# once, the CLI prints it on stderr (take_notices empties it).
+_notices: list[str] = []
+
+
+def take_notices() -> list[str]:
+    """The notices recorded since the last call, each given out once."""
+    taken = list(_notices)
+    _notices.clear()
+    return taken
+
+
+def _set_aside(path: Path, problem: str) -> None:
+    """Keep a settings file that cannot be used beside it (settings.json.bad-<time>),
+    so nothing the user set is lost unseen, and record a notice saying so."""
+    bad = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        os.replace(path, bad)
+        kept = f"it was kept as {bad}"
+    except OSError as error:
+        kept = f"it could not be moved aside ({error})"
+    log.warning("settings file %s set aside: %s", path, problem)
+    _notices.append(
+        f"The settings file {path} could not be used ({problem}); {kept}, and the default "
+        "settings are used. Open Settings to set them again."
+    )
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Saved settings, with the model from QWENLONG_READER_MODEL if set. Unknown keys
-    (from a newer version) are ignored; a broken file falls back to defaults."""
+    (from a newer version) are ignored; a broken file is set aside (see take_notices)
+    and the defaults are used."""
     path = path or settings_path()
     values: dict[str, Any] = {}
     try:
@@ -144,13 +177,19 @@ def load_settings(path: Path | None = None) -> Settings:
         values = {k: v for k, v in raw.get("settings", {}).items() if k in known}
         if "recent_files" in values:
             values["recent_files"] = tuple(values["recent_files"])
+        settings = Settings(**values)
+        problems = settings.validate()
     except FileNotFoundError:
-        pass
-    except (OSError, ValueError, AttributeError):
-        values = {}
-    settings = Settings(**values)
-    if settings.validate():
+        settings, problems = Settings(), []
+    except OSError as error:  # unreadable (permissions): left where it is
+        settings, problems = Settings(), []
+        _notices.append(f"The settings file {path} cannot be read ({error}); defaults are used.")
+    except (ValueError, AttributeError, TypeError) as error:
+        settings, problems = Settings(), []
+        _set_aside(path, f"not valid settings: {error}")
+    if problems:
         settings = Settings()
+        _set_aside(path, "; ".join(problems))
     if os.environ.get(MODEL_ENV):
         settings = replace(settings, model_path=os.environ[MODEL_ENV], backend="local")
     return settings

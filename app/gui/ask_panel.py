@@ -19,8 +19,14 @@ from PySide6.QtWidgets import (
 
 from app.agent.decompose import decompose
 from app.gui.markdown_view import SafeMarkdownView
+from app.records import Mode
 
-MODES = [("Automatic", "auto"), ("Single pass", "single_pass"), ("Memory agent", "memory_agent")]
+MODES = [
+    ("Automatic", Mode.AUTO.value),
+    ("Single pass", Mode.SINGLE_PASS.value),
+    ("Memory agent", Mode.MEMORY_AGENT.value),
+]
+PLAN_DELAY_MS = 300  # typing pause before a new plan (and estimate) is asked for
 
 
 class AskPanel(QWidget):
@@ -86,9 +92,12 @@ class AskPanel(QWidget):
         self._split_timer = QTimer(self, singleShot=True, interval=350)
         self._split_timer.timeout.connect(self._decompose)
         self.question.textChanged.connect(self._split_timer.start)
-        self.q_core.textEdited.connect(self._replan)
-        self.q_inst.textEdited.connect(self._replan)
-        self.mode.currentIndexChanged.connect(self._replan)
+        # A plan chunks the whole document: asked for once typing pauses, not per keystroke.
+        self._plan_timer = QTimer(self, singleShot=True, interval=PLAN_DELAY_MS)
+        self._plan_timer.timeout.connect(self._replan)
+        self.q_core.textEdited.connect(self._plan_timer.start)
+        self.q_inst.textEdited.connect(self._plan_timer.start)
+        self.mode.currentIndexChanged.connect(self._plan_timer.start)
 
     # -- question ---------------------------------------------------------------------
     def set_question(self, text: str) -> None:
@@ -103,6 +112,7 @@ class AskPanel(QWidget):
         self._replan()
 
     def _replan(self) -> None:
+        self._plan_timer.stop()  # asked now: not again when the typing timer fires
         if self.q_core.text().strip():
             self.plan_wanted.emit(self.q_core.text(), self.q_inst.text(), self.mode_value())
 

@@ -51,7 +51,7 @@ from app.gui.viewer import DocumentViewer
 from app.gui.workers import ModelThread, Task, start_task
 from app.llm.factory import DEMO_NOTE
 from app.records import Mode, Question
-from app.settings import Settings, load_settings, save_settings
+from app.settings import Settings, load_settings, save_settings, take_notices
 from app.store.database import open_database
 from app.units import human_duration
 
@@ -145,6 +145,10 @@ class MainWindow(QMainWindow):
         self.model_busy.hide()
         self.statusBar().addPermanentWidget(self.model_busy)
         self._menus()
+        for notice in take_notices():  # e.g. a damaged settings file set aside: said once
+            self._notice = QMessageBox(QMessageBox.Icon.Warning, "Settings", notice, parent=self)
+            self._notice.setTextFormat(Qt.TextFormat.PlainText)
+            self._notice.show()  # not modal: the window starts meanwhile
 
         self.model = ModelThread()
         worker = self.model.worker
