@@ -199,7 +199,7 @@ def run_doctor(out: TextIO | None = None) -> int:
     return 0 if not problems else 1
 
 
-def add_doctor_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_doctor_command(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "doctor", help="check the data folder, database, cache, model and GPU build"
     )

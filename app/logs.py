@@ -43,7 +43,7 @@ class QuietRotatingFileHandler(logging.handlers.RotatingFileHandler):
             )
 
 
-class QuietStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class QuietStreamHandler(logging.StreamHandler):
     """The console handler: a closed or broken stderr is no reason for a traceback."""
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802

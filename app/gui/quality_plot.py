@@ -72,7 +72,9 @@ def draw(
     base.setPixelSize(13)
     p.setFont(base)
 
-    def text(rect: QRectF, s: str, flags: Qt.AlignmentFlag, px: int = 13, bold: bool = False):
+    def text(
+        rect: QRectF, s: str, flags: Qt.AlignmentFlag, px: int = 13, bold: bool = False
+    ) -> None:
         font = QFont(base)
         font.setPixelSize(px)
         font.setBold(bold)

@@ -32,6 +32,7 @@ from app.documents.model import Document
 from app.gui.memory_chart import MemoryChart, Point
 from app.gui.memory_text import (
     PHASES,
+    Partial,
     approx_tokens,
     change_weight,
     churn,
@@ -252,7 +253,7 @@ class TimelinePanel(QWidget):
         elif not self._live_timer.isActive():
             self._live_timer.start()
 
-    def live_partial(self):  # noqa: ANN201 - a memory_text.Partial
+    def live_partial(self) -> Partial:
         return parse_partial(self._live_text, self._live_thinking)
 
     def _eta_text(self) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ssl
 import sys
 from functools import lru_cache
+from typing import Any
 
 import httpx2
 
@@ -49,7 +50,7 @@ def make_client(
     proxy: str = "",
     timeout: httpx2.Timeout | float = 30.0,
     follow_redirects: bool = False,
-    event_hooks: dict[str, list] | None = None,  # type: ignore[type-arg]
+    event_hooks: dict[str, list[Any]] | None = None,
 ) -> httpx2.Client:
     return httpx2.Client(
         verify=tls_context(),
