@@ -12,13 +12,14 @@ from typing import Any
 
 from app import paths
 from app.errors import UserError
+from app.records import Mode
 
 log = logging.getLogger("app")
 
 SCHEMA_VERSION = 1
 MODEL_ENV = "QWENLONG_READER_MODEL"
 
-MODES = ("auto", "single_pass", "memory_agent")
+MODES = tuple(m.value for m in Mode)  # a default mode is stored as its plain string
 PLACEMENTS = ("auto", "manual")
 KV_TYPES = ("f16", "q8_0", "q4_0")
 
