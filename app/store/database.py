@@ -15,14 +15,10 @@ copy on a DVD or a read-only share can still be reviewed.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
-import os
-import shutil
 import sqlite3
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -50,6 +46,14 @@ from app.records import (
     StepRecord,
 )
 from app.store import liveness, migrations
+from app.store.connection import (
+    BUSY_TIMEOUT_MS,
+    WRITABLE_HINT,
+    connect_read_only,
+    use_wal,
+    user_message,
+    write_blocker,
+)
 from app.store.rows import (
     answer_from_row,
     answer_row,
@@ -65,85 +69,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("app.store")
 
-BUSY_TIMEOUT_MS = 5000
-
-# Primary SQLite result codes (error.sqlite_errorcode & 0xff).
-_BUSY, _LOCKED, _READONLY, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 11, 13, 14, 26
-
-
 __all__ = ["DatabaseBusy", "DatabaseFull", "DatabaseReadOnly", "ForeignDatabase", "Store"]
-
-
-WRITABLE_HINT = (
-    "To ask or resume, copy the database to a writable folder and point "
-    "QWENLONG_READER_DB at the copy, or make the file and its folder writable."
-)
-
-
-def _user_message(
-    error: BaseException, path: Path, read_only_reason: str | None = None
-) -> StoreError:
-    code = getattr(error, "sqlite_errorcode", None)
-    primary = code & 0xFF if isinstance(code, int) else None
-    text = str(error).lower()
-    if (
-        primary == _FULL
-        or "full" in text
-        or (isinstance(error, OSError) and error.errno == errno.ENOSPC)
-    ):
-        return DatabaseFull(
-            f"The disk holding {path} is full; the last step was not saved.",
-            hint="Free some space and press Resume: nothing finished is lost.",
-        )
-    if primary == _READONLY or "readonly" in text or "read-only" in text:
-        why = read_only_reason or "the file or its folder is read-only"
-        return DatabaseReadOnly(
-            f"The database {path} is read-only ({why}): runs can be reviewed, not written.",
-            hint=WRITABLE_HINT,
-        )
-    if primary in (_BUSY, _LOCKED) or "locked" in text or "busy" in text:
-        return DatabaseBusy(
-            f"The database {path} is locked by another program.",
-            hint="Close other programs (or QwenLong Reader windows) writing to it, then retry.",
-        )
-    if primary in (_NOTADB, _CORRUPT) or "not a database" in text or "malformed" in text:
-        return StoreError(
-            f"{path} is not a QwenLong Reader database or is damaged.",
-            hint="Move it aside (the app then starts a new one) or restore it from a backup.",
-        )
-    if primary == _CANTOPEN or "unable to open" in text:
-        return StoreError(
-            f"The database {path} cannot be opened ({error}).",
-            hint="Check that its folder exists and that you may read it, or set "
-            "QWENLONG_READER_DB to another file.",
-        )
-    return StoreError(f"Database error in {path}: {error}")
-
-
-def _writable(path: Path) -> bool:
-    """Writable, and not marked read-only: the permission bits are honoured even for an
-    administrator, who could write anyway (a file copied off a DVD keeps its r--)."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    return os.access(path, os.W_OK) and bool(mode & 0o222)
-
-
-def write_blocker(path: Path) -> str | None:
-    """Why the database at ``path`` cannot be written (or made), or None if it can."""
-    if path.exists():
-        if not _writable(path.parent):  # WAL needs its -wal and -shm files beside it
-            return f"its folder {path.parent} is read-only"
-        if not _writable(path):
-            return f"the file {path.name} is read-only"
-        return None
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not _writable(folder):
-        return f"the folder {folder} is read-only"
-    return None
 
 
 def open_database(path: Path | None = None) -> Store:
@@ -168,13 +94,13 @@ class Store:
                 # Deleted rows are overwritten with zeros, not left readable in free pages.
                 self.conn.execute("PRAGMA secure_delete = ON")
             else:
-                self.conn = self._connect_read_only()
+                self.conn, self._copy = connect_read_only(self.path, self.read_only_reason)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             kind = migrations.check(self.conn)  # reads only: nothing is written before
             if self.read_only_reason is None:
                 if not self.in_memory:
-                    self._use_wal()
+                    use_wal(self.conn, self.path)
                 migrations.migrate(self.conn)
             elif kind == migrations.EMPTY:
                 self.close()
@@ -190,7 +116,7 @@ class Store:
             raise self._refusal(refusal) from None
         except sqlite3.Error as error:
             self.close()
-            raise _user_message(error, self.path, self.read_only_reason) from error
+            raise user_message(error, self.path, self.read_only_reason) from error
         self.db: Database = import_sqlite_utils().Database(self.conn)
 
     def _make_private(self) -> None:
@@ -217,52 +143,6 @@ class Store:
             hint="Set QWENLONG_READER_DB (or the database in Settings) to a QwenLong Reader "
             "database, or to a new file name for a new one.",
         )
-
-    def _connect_read_only(self) -> sqlite3.Connection:
-        """mode=ro where the folder takes the -shm file WAL readers need; else immutable
-        (nothing is created beside the file). A folder that cannot be written but holds
-        a -wal with unmerged pages is read from a temporary copy, so no page is missed."""
-        if not self.path.exists():
-            raise DatabaseReadOnly(
-                f"There is no database at {self.path}, and none can be made there: "
-                f"{self.read_only_reason}.",
-                hint="Set QWENLONG_READER_DB to a file in a writable folder.",
-            )
-        source = self.path.resolve()
-        wal = source.with_name(source.name + "-wal")
-        if _writable(source.parent):
-            query = "mode=ro"
-        elif wal.exists() and wal.stat().st_size > 0:
-            self._copy = tempfile.TemporaryDirectory(prefix="qwenlong-ro-")
-            copy = Path(self._copy.name) / source.name
-            shutil.copyfile(source, copy)
-            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
-            source, query = copy, "mode=ro"
-        else:
-            query = "immutable=1"
-        return sqlite3.connect(
-            f"{source.as_uri()}?{query}",
-            uri=True,
-            isolation_level=None,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-        )
-
-    def _use_wal(self) -> None:
-        """Switch to WAL; a second instance switching at the same moment can find the
-        file busy for an instant, so retry within the busy timeout."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-        while True:
-            try:
-                mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() == "wal":
-                    return
-            except sqlite3.OperationalError as error:
-                if not isinstance(_user_message(error, self.path), DatabaseBusy):
-                    raise
-            if time.monotonic() >= deadline:
-                log.warning("%s stays in its old journal mode: it is busy", self.path)
-                return
-            time.sleep(0.05)
 
     @property
     def writable(self) -> bool:
@@ -300,13 +180,13 @@ class Store:
             if self.conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     self.conn.execute("ROLLBACK")
-            raise _user_message(error, self.path, self.read_only_reason) from error
+            raise user_message(error, self.path, self.read_only_reason) from error
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         try:
             return [dict(r) for r in self.conn.execute(sql, params)]
         except sqlite3.Error as error:
-            raise _user_message(error, self.path, self.read_only_reason) from error
+            raise user_message(error, self.path, self.read_only_reason) from error
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         rows = self._rows(sql, params)
@@ -499,7 +379,7 @@ class Store:
         try:
             return liveness.acquire(self._lock_path(run_id))
         except OSError as error:
-            raise _user_message(error, self.path) from error
+            raise user_message(error, self.path) from error
 
     def run_is_live(self, run_id: int) -> bool:
         if self.in_memory:
