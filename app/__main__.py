@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from app.errors import UserError
+from app.errors import UserError, describe_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return error.exit_code
+    except Exception as error:  # noqa: BLE001 - a bug: its traceback goes to the log
+        what = f"python -m app {args.command}" if args.command else "python -m app"
+        print(f"Error: {describe_error(error, what)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         # Ctrl-C before a command installed its own handler (opening the document or the
         # database): nothing was started, so a quiet cancel, not a traceback.

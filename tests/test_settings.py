@@ -41,3 +41,31 @@ def test_the_cli_prints_the_notice_on_stderr(capsys):
     assert main(["sessions"]) == 0
     err = capsys.readouterr().err
     assert "Note: The settings file" in err and ".bad-" in err
+
+
+def test_a_bug_in_a_command_is_logged_with_an_id_and_named_on_stderr(capsys, monkeypatch, caplog):
+    import app.cli
+    from app.__main__ import main
+
+    def broken(args: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app.cli, "cmd_sessions", broken)
+    parser = app.cli.build_parser
+    monkeypatch.setattr(
+        app.cli,
+        "build_parser",
+        lambda: _with_func(parser(), broken),
+    )
+    assert main(["sessions"]) == 1
+    err = capsys.readouterr().err
+    assert "error id" in err and "boom" in err and "Traceback" not in err
+    assert any(r.exc_info and "error id" in r.getMessage() for r in caplog.records)
+
+
+def _with_func(parser, func):  # noqa: ANN001, ANN202 - argparse's own types
+    parser.set_defaults(func=func)
+    for action in parser._subparsers._group_actions:  # the subcommands' own defaults
+        for sub in action.choices.values():
+            sub.set_defaults(func=func)
+    return parser
