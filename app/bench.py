@@ -362,72 +362,9 @@ def bench_ttft(model: str | None, prompt_tokens: int, gpu_layers: int, n_cpu_moe
     }
 
 
-def ui_stall_child(steps: int) -> None:
-    """Runs in a child process: the real window asks the demo model a memory-agent
-    question while a 5 ms timer on the UI thread records the longest gap between ticks."""
-    from PySide6.QtCore import QEventLoop, QTimer
-
-    from app.gui.main import make_app
-    from app.gui.window import MainWindow
-    from app.settings import Settings
-
-    make_app()
-    settings = Settings(n_ctx=2048, chunk_tokens=256, max_new_tokens=32, mode="memory_agent")
-    win = MainWindow(settings)
-    win.show()
-
-    def wait(signal: Any = None, until: Any = None) -> None:
-        loop = QEventLoop()
-        if signal is not None:
-            signal.connect(loop.quit)
-        poll = QTimer(interval=20)
-        poll.timeout.connect(lambda: loop.quit() if until and until() else None)
-        poll.start()
-        loop.exec()
-        poll.stop()
-
-    if not win.model_loaded:
-        wait(win.model_ready)
-    path = Path(tempfile.mkdtemp()) / "stall.txt"
-    path.write_text(synthetic_text(steps * 256 * 4), encoding="utf-8")
-    win.open_file(str(path))
-    wait(until=lambda: win.document is not None)
-    win.ask_panel.set_question("How many vessels were logged on pier 3?")
-    wait(until=lambda: win.plan is not None)
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    meter = QTimer(interval=5)
-    meter.timeout.connect(tick)
-    meter.start()
-    status: list[str] = []
-    win.run_ended.connect(status.append)
-    win.ask_panel.ask_button.click()
-    wait(until=lambda: bool(status))
-    meter.stop()
-    gaps.sort()
-    print(
-        json.dumps(
-            {
-                "status": status[0],
-                "steps": len(win.timeline.records),
-                "ticks": len(gaps),
-                "worst_stall_ms": round(gaps[-1] * 1000, 1),
-                "p99_gap_ms": round(gaps[int(len(gaps) * 0.99)] * 1000, 1),
-            }
-        )
-    )
-    win.model.stop()
-
-
 def bench_ui(steps: int) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-c", f"from app.bench import ui_stall_child; ui_stall_child({steps})"],
+        [sys.executable, "-m", "app.gui.bench_ui", str(steps)],
         capture_output=True,
         text=True,
         env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")},

@@ -3,7 +3,7 @@ estimate before starting; then the streamed answer with thinking collapsed."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -50,6 +50,7 @@ class AskPanel(QWidget):
         for label, value in MODES:
             self.mode.addItem(label, value)
         self.plan_label = QLabel("Open a document and load a model to see the plan.")
+        self.plan_label.setTextFormat(Qt.TextFormat.PlainText)  # quotes the document's title
         self.plan_label.setWordWrap(True)
         self.plan_label.setAccessibleName("Run plan and estimate")
         self.ask_button = QPushButton("Ask")

@@ -5,6 +5,8 @@ after reading the same pages are always in view together."""
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
@@ -55,7 +57,8 @@ class RunColumn(QWidget):
         cov = comparison.coverage(run)
         mode = run.mode.replace("_", " ")
         header = QLabel(
-            f"<b>Run {run.id}</b> · {run.model_name} · {mode} · {run.status}<br>"
+            f"<b>Run {run.id}</b> · {html.escape(run.model_name)} · {html.escape(mode)} · "
+            f"{html.escape(str(run.status))}<br>"
             f"read {cov['pages_read']} of {cov['pages_total']} pages"
         )
         header.setTextFormat(Qt.TextFormat.RichText)

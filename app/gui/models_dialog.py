@@ -4,6 +4,7 @@ starts only when the user clicks it (resumable, checksummed, cancellable)."""
 
 from __future__ import annotations
 
+import html
 import io
 import threading
 from pathlib import Path
@@ -92,7 +93,7 @@ class ModelsDialog(QDialog):
         intro = QLabel(
             "QwenLong-L1.5-30B-A3B as GGUF. Nothing is downloaded unless you click "
             "Download; offline, copy the file from another machine and use Import.<br>"
-            f"<i>This machine: {hardware.describe()}</i>"
+            f"<i>This machine: {html.escape(hardware.describe())}</i>"
         )
         intro.setWordWrap(True)
         self.table = QTableWidget(len(download.CATALOGUE), 3)
