@@ -28,6 +28,7 @@ from app.agent.events import (
 from app.agent.planning import RUN_FIELDS, resume_settings
 from app.agent.queue import ask_many
 from app.documents.ingest import load_document
+from app.documents.model import Document
 from app.errors import Cancelled, UserError
 from app.llm.backend import Backend, CancelToken
 from app.llm.factory import DEMO_NOTE, open_backend
@@ -223,11 +224,44 @@ def install_interrupt(cancel: CancelToken) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def split_documents(values: list[str]) -> tuple[list[str], list[str]]:
+    """``ask``'s positionals: the leading ones that exist on disk are documents, the rest
+    questions (the first is always a document, so a missing file says so)."""
+    count = 1
+    while count < len(values) - 1 and Path(values[count]).expanduser().exists():
+        count += 1
+    files, questions = values[:count], values[count:]
+    if not questions:
+        raise UserError(
+            "No question given.", hint='Usage: python -m app ask FILE... "your question"'
+        )
+    return files, questions
+
+
+def load_documents(args: argparse.Namespace, files: list[str]) -> Document:
+    """One document, or several files / a folder as one collection."""
+
+    def one(path: Path) -> Document:
+        return load_document(path, password=args.password, accept_damaged=args.accept_damaged)
+
+    if len(files) == 1 and not Path(files[0]).expanduser().is_dir():
+        return one(Path(files[0]))
+    from app.documents.collection import load_collection
+
+    return load_collection(files, name=args.collection or "", load=one)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    document = load_document(
-        Path(args.file), password=args.password, accept_damaged=args.accept_damaged
-    )
+    files, args.question = split_documents(args.file_and_question)
+    args.file = files[0]
+    document = load_documents(args, files)
+    if document.members:
+        print(
+            f"Collection {document.title}: {len(document.members)} documents, "
+            f"{document.page_count:,} pages.",
+            file=sys.stderr,
+        )
     for warning in document.warnings:
         print(f"Warning: {warning}", file=sys.stderr)
     # A password-protected document's run (memory, plan, answer, quoted passages) is
@@ -383,14 +417,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command")
 
-    ask = sub.add_parser("ask", help="answer a question about a document")
-    ask.add_argument("file")
-    ask.add_argument(
-        "question",
-        nargs="+",
-        help="one or more questions; several run as a queue (in parallel on a "
-        "server with parallel slots)",
+    ask = sub.add_parser(
+        "ask",
+        help="answer a question about a document or a collection",
+        description="ask FILE... QUESTION...: the leading arguments that are files or "
+        "folders are the documents (several, or a folder: one collection read in that "
+        "order, a folder's files sorted by name); the rest are questions.",
     )
+    ask.add_argument(
+        "file_and_question",
+        nargs="+",
+        metavar="FILE_OR_QUESTION",
+        help="documents, then one or more questions; several questions run as a queue (in "
+        "parallel on a server with parallel slots)",
+    )
+    ask.add_argument("--collection", metavar="NAME", help="the collection's name")
     ask.add_argument("--mode", default="auto", choices=[m.value for m in Mode])
     ask.add_argument("--password", help="password of an encrypted PDF")
     ask.add_argument(

@@ -66,6 +66,8 @@ class ReadingMap(QWidget):
         self._pulse.setInterval(PULSE_MS)
         self._pulse.timeout.connect(self._tick)
         self.paint_count = 0
+        # A collection's documents: (first page, title), drawn as boundaries on the strip.
+        self.members: list[tuple[int, str]] = []
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(60, 400)
@@ -104,13 +106,28 @@ class ReadingMap(QWidget):
         self.selected = index
         self.update()
 
-    def pages_read(self) -> int:
+    def set_members(self, members: list[tuple[int, str]]) -> None:
+        self.members = list(members)
+        self.update()
+
+    def pages_read_set(self) -> set[int]:
         if self.single_pass:
-            return self.page_count
+            return set(range(1, self.page_count + 1))
         pages: set[int] = set()
         for band in self.bands:
             pages.update(range(band.page_first, band.page_last + 1))
-        return len(pages)
+        return pages
+
+    def pages_read(self) -> int:
+        return len(self.pages_read_set())
+
+    def member_at_page(self, page: int) -> tuple[int, str] | None:
+        """(number, title) of the collection document that holds ``page``."""
+        found = None
+        for number, (first, title) in enumerate(self.members, start=1):
+            if first <= page:
+                found = (number, title)
+        return found
 
     # -- geometry -----------------------------------------------------------------------
     def _strip(self) -> QRectF:
@@ -208,6 +225,14 @@ class ReadingMap(QWidget):
             rect = self.band_rect(band)
             if rect.height() >= metrics_h + 2 and rect.intersects(visible):
                 painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(band.index + 1))
+        # A collection: a strong rule where each document starts (the first needs none).
+        if self.members:
+            edge = QColor(text)
+            edge.setAlpha(200)
+            painter.setPen(QPen(edge, 2))
+            for first, _title in self.members[1:]:
+                y = self._page_y(first)
+                painter.drawLine(QPointF(strip.left() - 3, y), QPointF(strip.right() + 3, y))
         frame = QColor(text)
         frame.setAlpha(90)
         painter.setPen(QPen(frame, 1))
@@ -230,6 +255,9 @@ class ReadingMap(QWidget):
             tip = f"Single pass: all {self.page_count} pages read in one prompt"
         else:
             tip = f"Page {page}: not read yet"
+        member = self.member_at_page(page)
+        if member is not None:
+            tip = f"Document {member[0]} of {len(self.members)}: {member[1]}\n{tip}"
         QToolTip.showText(event.globalPosition().toPoint(), tip, self)
         self.setCursor(
             Qt.CursorShape.PointingHandCursor if band is not None else Qt.CursorShape.ArrowCursor

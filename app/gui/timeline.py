@@ -59,7 +59,38 @@ def _pages(first: int, last: int) -> str:
     return f"page {first}" if first == last else f"pages {first}–{last}"
 
 
-def step_summary(step: StepRecord, total: int, is_demo: bool = False, diff: str = "") -> str:
+def where_read(chunk: Chunk, document: Document | None) -> str:
+    """The pages a step read; in a collection, which documents and their own pages."""
+    members = document.members_in(chunk.start, chunk.end) if document is not None else []
+    if not members or document is None:
+        return _pages(chunk.page_first, chunk.page_last)
+    first, last = members[0], members[-1]
+    a, b = first.local_page(chunk.page_first), last.local_page(chunk.page_last)
+    if first is last:
+        return f"{first.title}, {_pages(a, b)}"
+    return f"{len(members)} documents: {first.title} p. {a} – {last.title} p. {b}"
+
+
+def documents_read(document: Document, pages_read: set[int]) -> str:
+    """Coverage of a collection: "read 2 of 3 documents, 14 of 20 pages"."""
+    done = sum(
+        1
+        for m in document.members
+        if all(p in pages_read for p in range(m.first_page, m.first_page + m.page_count))
+    )
+    return (
+        f"Read {done} of {len(document.members)} documents, "
+        f"{len(pages_read):,} of {document.page_count:,} pages"
+    )
+
+
+def step_summary(
+    step: StepRecord,
+    total: int,
+    is_demo: bool = False,
+    diff: str = "",
+    document: Document | None = None,
+) -> str:
     """The step's line in the list: pages, tokens, time, then what it added to the memory
     (its first new line) or, when it went wrong, what went wrong."""
     c, stats = step.chunk, step.stats
@@ -76,7 +107,7 @@ def step_summary(step: StepRecord, total: int, is_demo: bool = False, diff: str 
     else:
         first_line = (step.memory.strip().splitlines() or [""])[0][:80]
     return (
-        f"Step {c.index + 1}/{total} · {_pages(c.page_first, c.page_last)} · "
+        f"Step {c.index + 1}/{total} · {where_read(c, document)} · "
         f"{stats.prompt_tokens:,}+{stats.completion_tokens:,} tok · "
         f"{human_duration(stats.wall_ms / 1000)}{flags}\n" + (trouble[0] if trouble else first_line)
     )
@@ -208,6 +239,8 @@ class TimelinePanel(QWidget):
         self.plans.reset()
         self.chart.reset(self.total if mode != "single_pass" else 0)
         self.coverage.reset(page_count, single_pass=mode == "single_pass")
+        members = self.document.members if self.document is not None else []
+        self.coverage.set_members([(m.first_page, m.title) for m in members])
         self.resume_button.hide()
         self.live_chunk, self._eta, self.kept_text = None, None, ""
         if mode == "single_pass":
@@ -292,7 +325,7 @@ class TimelinePanel(QWidget):
         self.diffs.append(diff)
         row = len(self.records) - 1
         self._rows[step.chunk.index] = row
-        item = QListWidgetItem(step_summary(step, self.total, self.is_demo, diff))
+        item = QListWidgetItem(step_summary(step, self.total, self.is_demo, diff, self.document))
         trouble = problems_in_words(step, self.is_demo)
         if trouble or step.stats.notes:
             item.setToolTip("\n".join(trouble or step.stats.notes))
@@ -408,6 +441,9 @@ class TimelinePanel(QWidget):
 
     def _update_coverage_label(self) -> None:
         c = self.coverage
+        if self.document is not None and self.document.members:
+            self.coverage_label.setText(documents_read(self.document, c.pages_read_set()))
+            return
         self.coverage_label.setText(f"Read {c.pages_read()} of {c.page_count} pages")
 
     # -- selection --------------------------------------------------------------------

@@ -193,6 +193,16 @@ class DocumentViewer(QTabWidget):
         # and where each page starts (Word and HTML have no page view to show that).
         self.marked = mark_pages(document)
         self.text.setPlainText(self.marked.text)
+        self.password = password
+        self.shown_member: int | None = None  # the collection member in the page view
+        if document.members:  # a collection: the page view shows one member at a time
+            paged = [m for m in document.members if m.kind not in REFLOWED_KINDS]
+            self.setTabEnabled(0, bool(paged))
+            self.pages.close_document()
+            if paged:
+                self._show_member(paged[0].index)
+            self.setCurrentIndex(1)
+            return
         is_pdf = document.kind not in REFLOWED_KINDS
         self.setTabEnabled(0, is_pdf)
         if is_pdf:
@@ -201,6 +211,14 @@ class DocumentViewer(QTabWidget):
         else:
             self.pages.close_document()
             self.setCurrentIndex(1)
+
+    def _show_member(self, index: int) -> None:
+        """Open collection member ``index`` (a paged file) in the page view."""
+        assert self.document is not None
+        if self.shown_member != index:
+            member = self.document.members[index]
+            self.pages.open(member.path, self.password if member.protected else None)
+            self.shown_member = index
 
     def mark_span(self, start: int, end: int) -> None:
         """Show where a chunk or a cited passage is: highlighted in both views."""
@@ -225,5 +243,14 @@ class DocumentViewer(QTabWidget):
         view.setPosition(min(start, shown))
         self.text.setTextCursor(view)
         self.text.centerCursor()
-        if self.document.kind not in REFLOWED_KINDS:
+        if self.document.members:
+            # the member's own file at its own page: the collection numbers pages through
+            member = self.document.member_at(original_start)
+            if member is not None and member.kind not in REFLOWED_KINDS:
+                self._show_member(member.index)
+                rects = self.document.rects_for(original_start, original_end)
+                local = [(member.local_page(page), rect) for page, rect in rects]
+                self.pages.highlight([(p, r) for p, r in local if 1 <= p <= member.page_count])
+                self.setCurrentIndex(0)
+        elif self.document.kind not in REFLOWED_KINDS:
             self.pages.highlight(self.document.rects_for(original_start, original_end))

@@ -45,6 +45,7 @@ from app.gui.about import show_about
 from app.gui.ask_panel import AskPanel
 from app.gui.library import LibraryPanel
 from app.gui.main import apply_theme
+from app.gui.safe_text import plain_html, plain_label
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.timeline import TimelinePanel
 from app.gui.viewer import DocumentViewer
@@ -132,7 +133,7 @@ class MainWindow(QMainWindow):
         main.setSizes([230, 650, 400])
         main.setStretchFactor(1, 1)
         self.setCentralWidget(main)
-        self.model_label = QLabel()
+        self.model_label = plain_label(QLabel())  # shows the model's own name
         self.model_label.setAccessibleName("Model status")
         self.statusBar().addPermanentWidget(self.model_label, 1)
         # llama.cpp's own load progress (a 19 GB file takes a while from a laptop disk);
@@ -309,7 +310,7 @@ class MainWindow(QMainWindow):
     def _model_failed(self, message: str) -> None:
         self.model_busy.hide()
         self.model_label.setText("No model loaded - open File > Settings to choose one.")
-        QMessageBox.warning(self, "The model could not be loaded", message)
+        QMessageBox.warning(self, "The model could not be loaded", plain_html(message))
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self)
@@ -328,19 +329,50 @@ class MainWindow(QMainWindow):
 
     # -- documents ----------------------------------------------------------------------
     def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open a document", "", FILE_FILTER)
-        if path:
-            self.open_file(path)
+        # Several files selected: one collection, read in the order of their names.
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Open a document (several: read as one collection)", "", FILE_FILTER
+        )
+        if len(paths) > 1:
+            self.open_files(sorted(paths))
+        elif paths:
+            self.open_file(paths[0])
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
-        for url in event.mimeData().urls():
-            if url.isLocalFile():
-                self.open_file(url.toLocalFile())
-                break
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if len(paths) > 1 or (paths and Path(paths[0]).is_dir()):
+            self.open_files(paths)  # several files or a folder: one collection
+        elif paths:
+            self.open_file(paths[0])
+
+    def open_files(self, paths: list[str]) -> None:
+        """Read several files or a folder as one collection (documents/collection.py)."""
+        from app.documents.collection import load_collection
+
+        self.statusBar().showMessage(f"Opening {len(paths)} documents as a collection…")
+        settings = self.settings
+
+        def job(progress: Any) -> Document:
+            return load_collection(
+                paths,
+                load=lambda path: load_document(
+                    path,
+                    drop_headers_footers=settings.drop_headers_footers,
+                    ocr=settings.ocr,
+                ),
+            )
+
+        task = Task(job)
+        task.signals.done.connect(lambda doc: self._document_loaded(doc, None))
+        task.signals.failed.connect(
+            lambda message, error: self._document_failed(paths[0], message, error)
+        )
+        self._task = task
+        start_task(task)
 
     def open_file(
         self,
@@ -349,6 +381,9 @@ class MainWindow(QMainWindow):
         accept_damaged: bool = False,
         keep_runs: bool = False,
     ) -> None:
+        if Path(path).is_dir():  # a folder (from history or recent files): a collection
+            self.open_files([path])
+            return
         self.statusBar().showMessage(f"Opening {Path(path).name}…")
         settings = self.settings
 
@@ -403,14 +438,16 @@ class MainWindow(QMainWindow):
             answer = QMessageBox.question(
                 self,
                 "The file is damaged",
-                f"{error.message}\n\nRead only the {error.pages_read} pages that "
-                "survived? Answers will cover only those pages.",
+                plain_html(
+                    f"{error.message}\n\nRead only the {error.pages_read} pages that "
+                    "survived? Answers will cover only those pages."
+                ),
                 defaultButton=QMessageBox.StandardButton.No,
             )
             if answer == QMessageBox.StandardButton.Yes:
                 self.open_file(path, password, accept_damaged=True)
             return
-        QMessageBox.warning(self, "Could not open the document", message)
+        QMessageBox.warning(self, "Could not open the document", plain_html(message))
 
     def _document_loaded(
         self, document: Document, password: str | None, keep_runs: bool = False
@@ -566,7 +603,7 @@ class MainWindow(QMainWindow):
             self._ended("cancelled", f"Cancelled after {event.steps_done} steps; they are saved.")
         elif isinstance(event, RunFailed):
             self._ended("failed", "The run failed; finished steps are saved.")
-            QMessageBox.warning(self, "The run failed", event.message)
+            QMessageBox.warning(self, "The run failed", plain_html(event.message))
 
     def _ended(self, status: str, message: str) -> None:
         # The run is over with its last event: closing the window now must not ask
@@ -592,11 +629,22 @@ class MainWindow(QMainWindow):
             lines.append("- *Nothing to cite: the answer only repeats the question or prompt.*")
         for claim, backing in cited:
             if backing:
-                links = ", ".join(f"[p. {e.page}](cite:{evidence.index(e)})" for e in backing)
+                links = ", ".join(
+                    f"[{self._cite_label(rows[evidence.index(e)], e.page)}]"
+                    f"(cite:{evidence.index(e)})"
+                    for e in backing
+                )
                 lines.append(f"- {claim} - {links}")
             else:
                 lines.append(f"- {claim} - *unsupported: no passage found in the document*")
         self.ask_panel.show_answer("\n".join(lines), run.answer.stats.thinking)
+
+    def _cite_label(self, row: dict[str, Any], page: int) -> str:
+        """ "p. 14", or in a collection the document and its own page: "Lease, p. 14"."""
+        doc = self.document
+        if doc is not None and doc.members and row.get("char_end", 0) <= len(doc.text):
+            return doc.cite(int(row["char_start"]), int(row["char_end"]))
+        return f"p. {page}"
 
     def _open_citation(self, index: int) -> None:
         if 0 <= index < len(self.citations):
@@ -631,7 +679,7 @@ class MainWindow(QMainWindow):
         try:
             comparison = compare_runs(self.store, left_id, right_id)
         except UserError as error:
-            QMessageBox.information(self, "Compare runs", str(error))
+            QMessageBox.information(self, "Compare runs", plain_html(str(error)))
             return
         self.compare_dialog = CompareDialog(comparison, self)
         self.compare_dialog.show()
