@@ -34,6 +34,7 @@ from app.llm.backend import Backend, CancelToken
 from app.llm.factory import DEMO_NOTE, open_backend
 from app.records import Mode, Question
 from app.settings import Settings, load_settings
+from app.store import collections
 from app.store.database import Store, open_database
 
 EXIT_CANCELLED = 130
@@ -251,11 +252,34 @@ def load_documents(args: argparse.Namespace, files: list[str]) -> Document:
     return load_collection(files, name=args.collection or "", load=one)
 
 
+def stored_collection(args: argparse.Namespace) -> Document:
+    store = open_database()
+    try:
+        document_id = collections.find_collection(store, args.collection)
+        if document_id is None:
+            known = ", ".join(name for name, _ in collections.list_collections(store))
+            raise UserError(
+                f"There is no collection named {args.collection!r}.",
+                hint=(f"Known collections: {known}. " if known else "")
+                + 'Create one: python -m app ask FILES... --collection NAME "question"',
+            )
+        row = store.get_document_row(document_id)
+        return reload_document(store, args, document_id, row, f"collection {args.collection}")
+    finally:
+        store.close()
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    files, args.question = split_documents(args.file_and_question)
-    args.file = files[0]
-    document = load_documents(args, files)
+    values = args.file_and_question
+    if args.collection and not Path(values[0]).expanduser().exists():
+        # `ask --collection NAME "question"`: the stored collection, read again from disk
+        args.question = values
+        document = stored_collection(args)
+    else:
+        files, args.question = split_documents(values)
+        args.file = files[0]
+        document = load_documents(args, files)
     if document.members:
         print(
             f"Collection {document.title}: {len(document.members)} documents, "
@@ -278,6 +302,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     store = open_database() if keep else Store(Path(":memory:"))
     store.mark_stale_running_as_interrupted()
     document_id = store.add_document(document)
+    if args.collection and document.members:
+        collections.name_collection(store, args.collection, document_id)
     cancel = CancelToken()
     install_interrupt(cancel)
     backend = load_backend(settings, cancel)
@@ -313,6 +339,31 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return code
 
 
+def reload_document(
+    store: Store, args: argparse.Namespace, document_id: int, row: dict, what: str
+) -> Document:
+    """A stored document read again from disk: a collection from its members' files, in
+    their order, refused when one is gone or has changed (never silently mixed in)."""
+    members = collections.members_of(store, document_id)
+    if not members:
+        return load_document(
+            Path(row["path"]), password=args.password, accept_damaged=args.accept_damaged
+        )
+    changes = collections.changed_members(members)
+    if changes:
+        raise UserError(
+            f"Collection {row['title']}: " + "; ".join(c.describe() for c in changes) + ".",
+            hint=f"Reading on would mix other versions into {what}; ask the question again "
+            "on the collection as it is now.",
+        )
+    from app.documents.collection import build_collection
+
+    def one(path: str) -> Document:
+        return load_document(Path(path), password=args.password, accept_damaged=args.accept_damaged)
+
+    return build_collection([one(m.path) for m in members], row["title"])
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
     given = settings_from_args(args)
     # What the user set on this command line (it differs from the saved settings): only
@@ -323,9 +374,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     store.mark_stale_running_as_interrupted()
     run = store.get_run(args.run_id)
     doc_row = store.get_document_row(run.document_id)
-    document = load_document(
-        Path(doc_row["path"]), password=args.password, accept_damaged=args.accept_damaged
-    )
+    document = reload_document(store, args, run.document_id, doc_row, f"run {args.run_id}")
     if document.sha256 != doc_row["sha256"]:
         raise UserError(
             f"{doc_row['path']} has changed since run {args.run_id} started.",
@@ -363,6 +412,17 @@ def cmd_show(args: argparse.Namespace) -> int:
         printer(RunFinished(run.id, run.answer))
     else:
         print(f"\n(no answer: run is {run.status}; {len(run.steps)}/{len(run.chunks)} steps)")
+    members = collections.members_of(store, run.document_id)
+    if members:  # a collection: which files it read, and any that changed since
+        changed = {c.member.index: c for c in collections.changed_members(members)}
+        print(f"\nDocuments ({len(members)}):")
+        for m in members:
+            flag = (
+                f"  ** {changed[m.index].what} on disk since the run **"
+                if m.index in changed
+                else ""
+            )
+            print(f"  {m.number}. {m.title}  {m.page_count} pages  sha256 {m.sha256[:16]}…{flag}")
     return 0
 
 
@@ -375,7 +435,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     document_row = store.get_document_row(run.document_id)
     rows = store.list_evidence(run.answer_id) if run.answer_id is not None else []
     evidence = [evidence_from_row(row) for row in rows]
-    paths = write_reports(bundle(run, document_row, evidence), Path(args.out), f"run-{run.id}")
+    members = collections.members_of(store, run.document_id)
+    changed = {c.member.index: c.what for c in collections.changed_members(members)}
+    data = bundle(run, document_row, evidence, members, changed)
+    paths = write_reports(data, Path(args.out), f"run-{run.id}")
     for path in paths.values():
         print(path)
     return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app import private
+from app.documents.model import Member
 from app.evidence.provenance import cite_answer
 from app.records import Evidence, Mode, RunRecord
 
@@ -21,11 +22,27 @@ BUNDLE_VERSION = 1
 
 
 def bundle(
-    run: RunRecord, document_row: dict[str, Any], evidence: list[Evidence]
+    run: RunRecord,
+    document_row: dict[str, Any],
+    evidence: list[Evidence],
+    members: list[Member] | None = None,
+    changed: dict[int, str] | None = None,
 ) -> dict[str, Any]:
+    """Everything about one run as JSON. A collection's ``members`` are listed with their
+    hashes (``changed``: member index -> "changed"/"missing" when the file on disk no
+    longer is what the run read), and each citation names its document and own page."""
     answer = run.answer
     citations = cite_answer(answer.text, evidence) if answer else []
-    return {
+    members = members or []
+    changed = changed or {}
+
+    def where(e: Evidence) -> str:
+        member = _member_of(members, e.char_start)
+        if member is None:
+            return f"p. {e.page}"
+        return f"{member.title}, p. {member.local_page(e.page)}"
+
+    data = {
         "bundle_version": BUNDLE_VERSION,
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "app": "QwenLong Reader",
@@ -80,11 +97,35 @@ def bundle(
                 "claim": claim,
                 "supported": bool(backing),
                 "pages": sorted({e.page for e in backing}),
+                "where": list(dict.fromkeys(where(e) for e in backing)),
                 "quotes": [e.quote for e in backing],
             }
             for claim, backing in citations
         ],
     }
+    if members:
+        data["documents"] = [
+            {
+                "number": m.number,
+                "title": m.title,
+                "path": m.path,
+                "sha256": m.sha256,
+                "kind": m.kind,
+                "pages": m.page_count,
+                "first_page_in_collection": m.first_page,
+                "on_disk": changed.get(m.index, "unchanged"),
+            }
+            for m in members
+        ]
+    return data
+
+
+def _member_of(members: list[Member], offset: int) -> Member | None:
+    found = None
+    for member in members:
+        if member.start <= offset:
+            found = member
+    return found
 
 
 def _evidence_json(e: Evidence) -> dict[str, Any]:
@@ -136,9 +177,18 @@ def to_markdown(data: dict[str, Any]) -> str:
         "## Citations",
         "",
     ]
+    for d in data.get("documents", []):
+        flag = "" if d["on_disk"] == "unchanged" else f" - **{d['on_disk']} on disk since**"
+        lines.insert(
+            lines.index("## Answer"),
+            f"{d['number']}. {d['title']} ({d['pages']} pages, SHA-256 `{d['sha256'][:16]}…`)"
+            f"{flag}  ",
+        )
+    if data.get("documents"):
+        lines.insert(lines.index("## Answer"), "")
     for c in data["citations"]:
         if c["supported"]:
-            pages = ", ".join(f"p. {p}" for p in c["pages"])
+            pages = ", ".join(c.get("where") or [f"p. {p}" for p in c["pages"]])
             lines.append(f"- {c['claim']} ({pages})")
             lines.extend(f"  > {q}" for q in c["quotes"])
         else:

@@ -45,7 +45,7 @@ from app.records import (
     RunStatus,
     StepRecord,
 )
-from app.store import liveness, migrations
+from app.store import collections, liveness, migrations
 from app.store.connection import (
     BUSY_TIMEOUT_MS,
     WRITABLE_HINT,
@@ -201,6 +201,8 @@ class Store:
                 c.execute("UPDATE documents SET path = ? WHERE id = ?", (doc.path, existing["id"]))
                 if doc.protected:  # a copy of its text stored by an older version
                     c.execute("UPDATE documents SET text = '' WHERE id = ?", (existing["id"],))
+                if doc.members:
+                    collections.save_members(c, int(existing["id"]), doc.members)
                 return int(existing["id"])
             cursor = c.execute(
                 "INSERT INTO documents (path, sha256, kind, title, page_count, char_count, "
@@ -218,7 +220,10 @@ class Store:
                     "" if doc.protected else doc.text,
                 ),
             )
-            return int(cursor.lastrowid or 0)
+            document_id = int(cursor.lastrowid or 0)
+            if doc.members:  # a collection: which files, in which order (migration 4)
+                collections.save_members(c, document_id, doc.members)
+            return document_id
 
     def find_document(self, sha256: str) -> dict[str, Any] | None:
         return self._one("SELECT id, path, sha256 FROM documents WHERE sha256 = ?", (sha256,))

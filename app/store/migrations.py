@@ -165,7 +165,38 @@ M3_NO_FULL_TEXT_INDEX = """
         ALTER TABLE steps ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
 """
 
-MIGRATIONS: list[str] = [M1_CORE, M2_FULL_TEXT_SEARCH, M3_NO_FULL_TEXT_INDEX]
+# Schema 4: collections (app/documents/collection.py). A collection's joined text is a
+# documents row of kind 'collection', so runs, resume, history, compare and export work on
+# it as on any document; its members are rows here: each file's path, SHA-256 and title,
+# and where it sits in the collection's text and pages, so a run read months later names
+# every file it read and can tell whether one has changed on disk since. A named
+# collection (`ask --collection NAME`) points at the documents row of its current members.
+M4_COLLECTIONS = """
+        CREATE TABLE document_members (
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            title TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            char_start INTEGER NOT NULL,
+            text_start INTEGER NOT NULL,
+            char_end INTEGER NOT NULL,
+            first_page INTEGER NOT NULL,
+            page_count INTEGER NOT NULL,
+            protected INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (document_id, position)
+        );
+        CREATE INDEX document_members_sha256 ON document_members(sha256);
+        CREATE TABLE collections (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            document_id INTEGER REFERENCES documents(id) ON DELETE SET NULL,
+            updated_at TEXT NOT NULL DEFAULT (datetime('now'))
+        );
+"""
+
+MIGRATIONS: list[str] = [M1_CORE, M2_FULL_TEXT_SEARCH, M3_NO_FULL_TEXT_INDEX, M4_COLLECTIONS]
 LATEST = len(MIGRATIONS)
 
 APPLICATION_ID = 0x51574C52  # "QWLR" in the database header; 0 in files of earlier versions

@@ -161,7 +161,7 @@ def test_a_schema_2_database_with_runs_upgrades_without_its_full_text_index(tmp_
     )
     conn.close()
     store = open_database(path)
-    assert migrations.schema_version(store.conn) == migrations.LATEST == 3
+    assert migrations.schema_version(store.conn) == migrations.LATEST >= 3
     names = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master")}
     assert not {n for n in names if "fts" in n or n.endswith(("_ai", "_ad", "_au"))}
     run = store.get_run(1)
