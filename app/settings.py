@@ -107,8 +107,7 @@ class Settings:
             problems.append("presence penalty must be between 0 and 2")
         if not 5 <= self.remote_timeout_s <= 7200 or not 5 <= self.remote_silence_s <= 3600:
             problems.append(
-                "the server waits must be between 5 s and 2 hours (first token) or 1 hour "
-                "(silence)"
+                "the server waits must be between 5 s and 2 hours (first token) or 1 hour (silence)"
             )
         if self.proxy_url and not self.proxy_url.startswith(("http://", "https://")):
             problems.append("the proxy must be an http:// or https:// URL, e.g. http://proxy:3128")

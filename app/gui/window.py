@@ -53,6 +53,7 @@ from app.gui.workers import ModelThread, Task, start_task
 from app.llm.factory import DEMO_NOTE
 from app.records import Mode, Question
 from app.settings import Settings, load_settings, save_settings, take_notices
+from app.store import collections
 from app.store.database import open_database
 from app.units import human_duration
 
@@ -196,6 +197,9 @@ class MainWindow(QMainWindow):
         open_action = QAction("&Open…", self, shortcut=QKeySequence(QKeySequence.StandardKey.Open))
         open_action.triggered.connect(self._choose_file)
         file_menu.addAction(open_action)
+        collection = QAction("New or edit &collection…", self)
+        collection.triggered.connect(self.edit_collection)
+        file_menu.addAction(collection)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._fill_recent()
         file_menu.addSeparator()
@@ -349,7 +353,19 @@ class MainWindow(QMainWindow):
         elif paths:
             self.open_file(paths[0])
 
-    def open_files(self, paths: list[str]) -> None:
+    def edit_collection(self) -> None:
+        """File > collection: name the documents and set their reading order."""
+        from app.gui.collection_dialog import CollectionDialog
+
+        doc = self.document
+        paths = [m.path for m in doc.members] if doc is not None and doc.members else []
+        name = doc.title if doc is not None and doc.members else ""
+        self.collection_dialog = CollectionDialog(paths, name, FILE_FILTER, self)
+        if self.collection_dialog.exec():
+            dialog = self.collection_dialog
+            self.open_files(dialog.paths(), dialog.name.text().strip())
+
+    def open_files(self, paths: list[str], name: str = "") -> None:
         """Read several files or a folder as one collection (documents/collection.py)."""
         from app.documents.collection import load_collection
 
@@ -359,6 +375,7 @@ class MainWindow(QMainWindow):
         def job(progress: Any) -> Document:
             return load_collection(
                 paths,
+                name=name,
                 load=lambda path: load_document(
                     path,
                     drop_headers_footers=settings.drop_headers_footers,
@@ -483,7 +500,25 @@ class MainWindow(QMainWindow):
     def _open_stored_document(self, document_id: int) -> None:
         if document_id != self.document_id:
             row = self.store.get_document_row(document_id)
-            self.open_file(row["path"])
+            members = collections.members_of(self.store, document_id)
+            if not members:
+                self.open_file(row["path"])
+                return
+            # A collection: its files as they are now; one changed since is said, not hidden
+            changes = collections.changed_members(members)
+            if changes:
+                QMessageBox.warning(
+                    self,
+                    "A document of the collection changed",
+                    plain_html(
+                        "; ".join(c.describe() for c in changes)
+                        + ".\n\nIts stored runs show what was read then; new questions "
+                        "read the files as they are now."
+                    ),
+                )
+            present = [m.path for m in members if Path(m.path).exists()]
+            if len(present) >= 2:
+                self.open_files(present, row["title"])
 
     # -- planning and asking ----------------------------------------------------------
     def _want_plan(self, q_core: str, q_inst: str, mode: str) -> None:
