@@ -188,6 +188,27 @@ def drive(events: Iterator[Event], printer: Printer) -> int:
     return code
 
 
+# Below this, cutting a document into chunks takes under a second: nothing to show.
+PLANNING_PROGRESS_CHARS = 2_000_000
+
+
+class PlanningProgress:
+    """Tokenizing a long document into chunks (a 50 MB text takes a minute): one stderr
+    line, rewritten in place."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = done * 100 // max(total, 1)
+        if percent != self.shown:
+            self.shown = percent
+            end = "\n" if done >= total else ""
+            self.out.write(f"\rPlanning chunks: {percent}% of {total / 1e6:.1f} M characters{end}")
+            self.out.flush()
+
+
 class LoadProgress:
     """llama.cpp's load progress as one stderr line, rewritten in place."""
 
@@ -325,7 +346,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     def make_engine() -> Engine:
         # Each thread writes through its own connection; the first reuses this one.
         own = store if threading.current_thread() is threading.main_thread() else None
-        return Engine(backend, own or open_database(), settings, db_wait_s=args.db_wait)
+        engine = Engine(backend, own or open_database(), settings, db_wait_s=args.db_wait)
+        if len(document.text) > PLANNING_PROGRESS_CHARS:
+            engine.planner.progress = PlanningProgress(sys.stderr)
+        return engine
 
     events = ask_many(make_engine, document, document_id, session_id, questions, cancel, parallel)
     printer = Printer(sys.stdout, args.stream and parallel == 1, len(questions) > 1, kept=keep)

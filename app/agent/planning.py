@@ -9,7 +9,7 @@ made of, and then checked against the run's stored chunks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -106,6 +106,8 @@ class Planner:
         self.backend = backend
         self.settings = settings
         self._prompt_overhead: int | None = None
+        # Called with (characters tokenized, total) while a document is cut into chunks.
+        self.progress: Callable[[int, int], None] | None = None
 
     def prompt_overhead(self) -> int:
         """The memory-update template's size in this model's own tokens, plus chat markup.
@@ -145,6 +147,7 @@ class Planner:
             budgets.chunk_tokens,
             document.page_range,
             cancel=(lambda: cancel.cancelled) if cancel else None,
+            progress=self.progress,
         )
         doc_tokens = sum(c.tokens for c in chunks)
         needed = doc_tokens + question_tokens + 120 + budgets.answer_room

@@ -72,3 +72,37 @@ def test_budgets_scale_with_context():
 def test_user_overrides_win():
     b = budgets_for(Settings(n_ctx=8192, chunk_tokens=1000, memory_tokens=300))
     assert (b.chunk_tokens, b.memory_tokens) == (1000, 300)
+
+
+def test_planning_reports_progress_through_a_long_text():
+    from app.agent.chunking import plan_chunks
+
+    text = ("A sentence of some length about the harbour. " * 20 + "\n\n") * 1200  # ~1.1 MB
+    seen: list[tuple[int, int]] = []
+    chunks = plan_chunks(
+        text, lambda s: len(s) // 4, 2000, progress=lambda d, t: seen.append((d, t))
+    )
+    assert chunks and seen[-1] == (len(text), len(text))
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and 50 <= len(seen) <= 102  # about every 1%, not per block
+
+
+def test_cli_shows_planning_progress_for_a_long_document(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    big = tmp_path / "big.txt"
+    big.write_text(("The harbour logged vessels on pier three. " * 40 + "\n\n") * 1500)
+    env = {**os.environ, "QWENLONG_READER_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "ask", str(big), "How many?", "--mode", "single_pass"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert "Planning chunks: 100% of 2.5 M characters" in done.stderr
+    assert "does not fit" in done.stdout + done.stderr and done.returncode == 2
