@@ -97,13 +97,18 @@ wheel() {
   # GGML_NATIVE=OFF: portable CPU code too (installers run on any x86_64).
   # GGML_CUDA_FA_ALL_QUANTS=OFF (llama.cpp's default): flash attention kernels only for the
   # common KV cache types; ALL multiplies the compile time.
-  # -L stubs: the stub libcuda.so for the link; nvcc finds its own headers.
+  # GGML_CUDA_NO_VMM=ON: without it libggml-cuda links the driver (libcuda.so.1) for its
+  # virtual-memory pool, and then libllama cannot even be loaded on a PC without an NVIDIA
+  # driver ("libcuda.so.1: cannot open shared object file", seen on the first build): no
+  # CPU fallback at all. With it, only libcudart touches the driver, at run time, and
+  # answers cudaErrorInsufficientDriver when there is none; ggml uses its cudaMalloc pool.
+  # -L stubs: the stub libcuda.so for any link that still asks for it.
   # --no-cache-dir: pip's wheel cache is keyed by the sdist, not by CMAKE_ARGS, and would
   # hand back an earlier CPU build.
   local link=""
   [ -n "$windows" ] || link="-DCMAKE_SHARED_LINKER_FLAGS=-L$cuda/lib/stubs"
   CUDACXX="$cuda/bin/nvcc" \
-  CMAKE_ARGS="-DGGML_CUDA=on -DGGML_NATIVE=OFF -DGGML_CUDA_FA_ALL_QUANTS=OFF \
+  CMAKE_ARGS="-DGGML_CUDA=on -DGGML_NATIVE=OFF -DGGML_CUDA_FA_ALL_QUANTS=OFF -DGGML_CUDA_NO_VMM=ON \
 -DCMAKE_CUDA_ARCHITECTURES=$archs -DCUDAToolkit_ROOT=$cuda -DCMAKE_CUDA_COMPILER=$cuda/bin/nvcc $link" \
   CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}" \
     "$python" -m pip wheel -v --no-cache-dir --no-binary llama-cpp-python --no-deps -w "$wheel_dir" "$llama_pin" > "$wheel_dir/build.log" 2>&1 \
@@ -111,6 +116,16 @@ wheel() {
   if ! "$python" -m zipfile -l "$wheel_dir"/llama_cpp_python-*.whl | grep -qE 'ggml-cuda\.(so|dll)'; then
     echo "the wheel has no libggml-cuda: not a CUDA build (log: $wheel_dir/build.log)" >&2
     exit 1
+  fi
+  if [ -z "$windows" ]; then
+    local scratch; scratch=$(mktemp -d)
+    "$python" -m zipfile -e "$(ls "$wheel_dir"/llama_cpp_python-*.whl | head -n1)" "$scratch"
+    if readelf -d "$scratch"/llama_cpp/lib/libggml-cuda.so | grep -q 'libcuda\.so'; then
+      rm -rf "$scratch"
+      echo "libggml-cuda.so needs libcuda.so.1: the app would not start without a driver" >&2
+      exit 1
+    fi
+    rm -rf "$scratch"
   fi
   echo "compiled in $(( $(date +%s) - t0 )) s: $(ls "$wheel_dir"/llama_cpp_python-*.whl)" \
     "($(du -h "$wheel_dir"/llama_cpp_python-*.whl | cut -f1 | head -n1))"
