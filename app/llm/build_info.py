@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import platform
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -189,6 +190,15 @@ def assess(
     def report(status: str, message: str) -> BuildReport:
         return BuildReport(status, message, build, hardware, driver, facts)
 
+    if not build.loaded and re.search(r"libcuda\.so|nvcuda\.dll", build.error):
+        # A CUDA build linked against the driver, on a PC without one (build_cuda.sh
+        # builds with GGML_CUDA_NO_VMM so that its own editions never do this).
+        return report(
+            "broken",
+            "This llama.cpp build needs the NVIDIA driver, which is not installed "
+            f"({build.error}), so no model can run. Install the NVIDIA driver, or the "
+            "CPU edition of the app.",
+        )
     if not build.loaded:
         return report(
             "broken",

@@ -188,3 +188,15 @@ def test_models_command_starts_with_the_build_report(tmp_path: Path) -> None:
         first
         == "llama.cpp: CPU only: this llama.cpp build has no GPU backend and no GPU was found."
     )
+
+
+def test_build_that_needs_a_missing_driver_says_install_the_driver() -> None:
+    """What the first CUDA build (with VMM, linked to libcuda.so.1) did on this machine."""
+    error = (
+        "RuntimeError: Failed to load shared library '.../libllama.so': libcuda.so.1: "
+        "cannot open shared object file: No such file or directory"
+    )
+    report = assess(BuildInfo(False, error=error), NO_GPU, Driver())
+    assert report.status == "broken"
+    assert report.message.startswith("This llama.cpp build needs the NVIDIA driver")
+    assert "Install the NVIDIA driver, or the CPU edition" in report.message
