@@ -84,7 +84,7 @@ def main() -> None:
     wait(app, lambda: False, 0.3)
     models.grab().save(str(OUT / "7-get-the-model.png"))
     models.done(0)
-    from app.gui.main import apply_theme
+    from app.gui.theme import apply_theme
 
     apply_theme("dark")
     window.show_run(first_run)

@@ -44,9 +44,9 @@ from app.evidence.provenance import cite_answer, evidence_from_row
 from app.gui.about import show_about
 from app.gui.ask_panel import AskPanel
 from app.gui.library import LibraryPanel
-from app.gui.main import apply_theme
 from app.gui.safe_text import plain_html, plain_label
 from app.gui.settings_dialog import SettingsDialog
+from app.gui.theme import apply_theme
 from app.gui.timeline import TimelinePanel
 from app.gui.viewer import DocumentViewer
 from app.gui.workers import ModelThread, Task, start_task

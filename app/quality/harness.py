@@ -31,11 +31,11 @@ from app.agent.chunking import plan_chunks
 from app.agent.engine import Engine
 from app.agent.events import RunCancelled, RunFailed, RunFinished, StepFinished
 from app.agent.planning import sampling_for
-from app.cli import add_model_options
 from app.documents.model import Document
 from app.errors import DoesNotFit, UserError
 from app.gui.quality_plot import Bar, HistoryPoint, draw
 from app.llm.backend import Backend, CancelToken, complete
+from app.model_options import add_model_options
 from app.quality import retrieval
 from app.quality.scoring import contains_match, exact_match, extract_answer
 from app.quality.synth import SyntheticDocument, SynthQuestion, generate

@@ -234,7 +234,7 @@ def main() -> None:
     print(f"demo run: {ended} in {time.monotonic() - started:.1f} s, {len(t.records)} steps")
     t.steps.setCurrentRow(0)
     shot(app, window, "16-demo-model-run.png")
-    from app.gui.main import apply_theme
+    from app.gui.theme import apply_theme
 
     apply_theme("dark")
     synthetic_run(window)
