@@ -290,7 +290,7 @@ def scaled_plan_cpu_moe(card_gb: float, n_layers: int, ram_gb: float = 64) -> in
     Q4_K_M model on a card of ``card_gb``: the same share of layers keeps its experts in
     RAM (the slice cannot stand for 48 layers' memory, but per-layer cost is the same)."""
     from app.llm.fit import Machine, plan_placement
-    from app.llm.hardware import qwenlong_reference
+    from app.llm.qwenlong import qwenlong_reference
 
     plan = plan_placement(
         qwenlong_reference("Q4_K_M"), Machine(int(ram_gb * 1e9), int(card_gb * 1e9))

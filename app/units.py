@@ -1,4 +1,5 @@
-"""Human-readable quantities shared by the window, the CLI and downloads."""
+"""Human-readable quantities shared by the window, the CLI and downloads: durations and
+bytes (decimal units, as model pages list GGUF sizes)."""
 
 from __future__ import annotations
 
@@ -10,3 +11,15 @@ def human_duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def human_size(n: float) -> str:
+    """Decimal units, as model pages list GGUF sizes."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"

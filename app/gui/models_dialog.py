@@ -30,7 +30,9 @@ from PySide6.QtWidgets import (
 from app.gui.workers import describe_error
 from app.llm import download
 from app.llm.fit import machine_of, plan_placement
-from app.llm.hardware import Hardware, human_size, qwenlong_reference
+from app.llm.hardware import Hardware
+from app.llm.qwenlong import qwenlong_reference
+from app.units import human_size
 
 
 class TransferWorker(QObject):

@@ -29,7 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.llm.hardware import Hardware, detect_hardware, gb
+from app.llm.hardware import Hardware, detect_hardware
+from app.units import gb
 
 # The CUDA major version the CUDA edition bundles (packaging/build_cuda.sh). PyPI's CUDA 12
 # wheels have no nvcc, so the edition is built with CUDA 13.

@@ -44,8 +44,8 @@ from app import paths, private
 from app.errors import Cancelled, ModelError, UserError
 from app.llm.backend import CancelToken
 from app.llm.gguf import HASH_BLOCK, HASH_CACHE_NAME, MAGIC, _cache_key, _load_cache
-from app.llm.hardware import QWENLONG_QUANTS, gb, human_size
-from app.units import human_duration
+from app.llm.qwenlong import QWENLONG_QUANTS
+from app.units import gb, human_duration, human_size
 
 log = logging.getLogger(__name__)
 

@@ -31,15 +31,9 @@ from app.llm.download import (
 )
 from app.llm.fit import DEFAULT_MAX_CTX, Machine, Plan, machine_of, plan_placement
 from app.llm.gguf import HASH_BLOCK, GGUFInfo, file_sha256, format_count, read_gguf_info
-from app.llm.hardware import (
-    METAL_SHARE,
-    QWENLONG_QUANTS,
-    Hardware,
-    detect_hardware,
-    gb,
-    human_size,
-    qwenlong_reference,
-)
+from app.llm.hardware import METAL_SHARE, Hardware, detect_hardware
+from app.llm.qwenlong import QWENLONG_QUANTS, qwenlong_reference
+from app.units import gb, human_size
 
 
 def add_models_command(subparsers: Any) -> argparse.ArgumentParser:

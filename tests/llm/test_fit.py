@@ -19,8 +19,8 @@ from app.llm.fit import (
     plan_placement,
 )
 from app.llm.gguf import read_gguf_info
-from app.llm.hardware import QWENLONG_QUANTS, qwenlong_reference
 from app.llm.local import LocalBackend
+from app.llm.qwenlong import QWENLONG_QUANTS, qwenlong_reference
 from tests.fixtures.tiny_qwen3moe import write_tiny_qwen3moe
 
 GB = 10**9

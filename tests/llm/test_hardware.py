@@ -12,8 +12,8 @@ from app.llm.hardware import (
     parse_meminfo,
     parse_nvidia_smi,
     parse_vm_stat,
-    qwenlong_reference,
 )
+from app.llm.qwenlong import qwenlong_reference
 
 GiB = 1024**3
 QWENLONG = qwenlong_reference("Q4_K_M")
