@@ -17,7 +17,7 @@ from pathlib import Path
 from app import paths, private
 from app.documents.model import Document
 
-FORMAT = 4  # bump when Document or the extraction changes: old entries are deleted
+FORMAT = 5  # bump when Document or the extraction changes: old entries are deleted
 _OLD = re.compile(r"-v(\d+)\.pickle$")
 _swept = False
 

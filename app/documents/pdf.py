@@ -5,7 +5,8 @@ and gives each paragraph's rectangle. Line rectangles are interpolated inside th
 block (paragraphs have uniform line height), which is precise enough to highlight a
 passage and costs nothing at ingestion. Blocks are put in reading order column by
 column: blocks left of the page's middle, then right of it, with full-width blocks
-(titles, tables) as separators between such bands.
+(titles, tables) as separators between such bands. Tables (pdf_tables.py) become rows of
+"label | value | value" with a rectangle per cell.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from pathlib import Path
 import pymupdf
 
 from app.documents.model import Document, DocumentDamaged, SpanTable
+from app.documents.pdf_tables import Block, PageBlock, may_hold_table, page_tables, with_tables
 from app.errors import Cancelled, DocumentError, PasswordRequired
 
 PAGE_SEPARATOR = "\n\n"  # between pages in Document.text
-Block = tuple[float, float, float, float, str]
 _DIGITS = re.compile(r"\d+")
 
 
@@ -30,11 +31,11 @@ def ocr_available() -> bool:
     return shutil.which("tesseract") is not None
 
 
-def reading_order(blocks: list[Block], page_width: float) -> list[Block]:
+def reading_order(blocks: list[PageBlock], page_width: float) -> list[PageBlock]:
     middle = page_width / 2
-    ordered: list[Block] = []
-    left: list[Block] = []
-    right: list[Block] = []
+    ordered: list[PageBlock] = []
+    left: list[PageBlock] = []
+    right: list[PageBlock] = []
 
     def flush() -> None:
         ordered.extend(sorted(left, key=lambda b: (b[1], b[0])))
@@ -43,7 +44,7 @@ def reading_order(blocks: list[Block], page_width: float) -> list[Block]:
         right.clear()
 
     for block in sorted(blocks, key=lambda b: (b[1], b[0])):
-        x0, _, x1, _, _ = block
+        x0, x1 = block[0], block[2]
         if x1 <= middle + 4:
             left.append(block)
         elif x0 >= middle - 4:
@@ -63,14 +64,15 @@ def _page_blocks(page: pymupdf.Page, ocr: bool) -> list[Block]:
     return [(b[0], b[1], b[2], b[3], b[4]) for b in raw if b[6] == 0 and b[4].strip()]
 
 
-def _repeated_margins(pages: list[list[Block]], heights: list[float]) -> set[str]:
+def _repeated_margins(pages: list[list[PageBlock]], heights: list[float]) -> set[str]:
     """Normalised lines found in the top or bottom 8% of most pages: headers, footers."""
     if len(pages) < 3:
         return set()
     counts: Counter[str] = Counter()
     for blocks, height in zip(pages, heights, strict=True):
         seen = set()
-        for _, y0, _, y1, text in blocks:
+        for block in blocks:
+            y0, y1, text = block[1], block[3], block[4]
             if y1 < height * 0.08 or y0 > height * 0.92:
                 seen.add(_DIGITS.sub("#", text.strip()))
         counts.update(seen)
@@ -237,7 +239,7 @@ def pdf_document(
                 hint="Re-download or re-export the file.",
             )
         use_ocr = ocr and ocr_available()
-        pages: list[list[Block]] = []
+        pages: list[list[PageBlock]] = []
         heights: list[float] = []
         damaged: list[int] = []  # 1-based pages whose objects or content are broken
         for number in range(count):
@@ -249,7 +251,8 @@ def pdf_document(
                 if _page_object_lost(pdf, page):
                     raise ValueError("page object missing")
                 blocks = _page_blocks(page, ocr=False)
-                if not blocks and use_ocr:
+                scanned = not blocks and use_ocr
+                if scanned:
                     blocks = _page_blocks(page, ocr=True)
                 rect = page.rect  # each .rect call asks MuPDF again: once per page
                 width, height = rect.width, rect.height
@@ -258,10 +261,15 @@ def pdf_document(
                 ):
                     damaged.append(number + 1)
                     blocks = []  # MuPDF's placeholder is not the document's text
+                page_blocks: list[PageBlock] = list(blocks)
+                if blocks and not scanned and may_hold_table(pdf, page):
+                    tables = page_tables(page)
+                    if tables:
+                        page_blocks = with_tables(blocks, tables)
             except _MUPDF_ERRORS:
                 damaged.append(number + 1)
-                blocks, width, height = [], 595.0, 842.0
-            pages.append(reading_order(blocks, width))
+                page_blocks, width, height = [], 595.0, 842.0
+            pages.append(reading_order(page_blocks, width))
             heights.append(height)
             if progress is not None:
                 progress(number + 1, count)
@@ -303,7 +311,7 @@ def _assemble(
     path: str,
     sha256: str,
     title: str,
-    pages: list[list[Block]],
+    pages: list[list[PageBlock]],
     margins: set[str],
     metadata: dict[str, str],
     ocr_requested: bool,
@@ -327,10 +335,21 @@ def _assemble(
         )
         if not kept and number not in damaged:  # a lost page is not a scan: no OCR advice
             empty.append(number)
-        for i, (x0, y0, x1, y1, text) in enumerate(kept):
+        for i, block in enumerate(kept):
             if i:
                 parts.append("\n")
                 pos += 1
+            x0, y0, x1, y1, text = block[:5]
+            if len(block) == 6:  # a table: a span per cell
+                for j, (line, cells) in enumerate(zip(text.split("\n"), block[5], strict=True)):
+                    if j:
+                        parts.append("\n")
+                        pos += 1
+                    for start, end, rect in cells:
+                        spans.add(pos + start, pos + end, number, *rect)
+                    parts.append(line)
+                    pos += len(line)
+                continue
             lines = text.rstrip("\n").split("\n")
             step = (y1 - y0) / max(1, len(lines))
             for j, line in enumerate(lines):
