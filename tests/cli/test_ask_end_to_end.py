@@ -86,7 +86,7 @@ def test_missing_file_and_missing_model_give_clear_exit_codes(tmp_path, env):
 
 def test_killed_mid_run_resumes_at_the_next_chunk(tmp_path, env):
     """Kill a real process (SIGKILL: no cleanup) after two steps, then resume."""
-    pdf = make_pdf(tmp_path / "long.pdf", [(f + " ") * 12 for f in FACTS * 3])
+    pdf = make_pdf(tmp_path / "long.pdf", [(f + " ") * 12 for f in FACTS * 2])  # 5 chunks
     proc = subprocess.Popen(
         [
             sys.executable,
