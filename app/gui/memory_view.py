@@ -17,6 +17,7 @@ from app.agent.events import StepRecord
 from app.documents.model import Document
 from app.evidence.provenance import LineTrace, trace_lines
 from app.gui.memory_text import Partial, memory_lines, plan_changes, problems_in_words
+from app.records import Evidence
 from app.units import human_duration
 
 INFERENCE = "#b0761a"
@@ -32,7 +33,11 @@ def _pages(first: int, last: int) -> str:
     return f"page {first}" if first == last else f"pages {first}–{last}"
 
 
-def memory_block(traces: list[LineTrace], previous: set[str]) -> str:
+def memory_block(
+    traces: list[LineTrace], previous: set[str], document: Document | None = None
+) -> str:
+    """Memory lines; a traced one links to its passage, labelled "p. 5" or, in a
+    collection, by its document and that document's own page ("3-audit, p. 2")."""
     rows = []
     for n, trace in enumerate(traces):
         line = esc(trace.line)
@@ -45,7 +50,7 @@ def memory_block(traces: list[LineTrace], previous: set[str]) -> str:
             ev = trace.evidence
             body = (
                 f"<a href='ev:{n}' title='{esc(ev.quote[:200])}'>{line}</a>"
-                f" <span style='color:gray'>p.&nbsp;{ev.page}</span>"
+                f" <span style='color:gray'>{esc(_where(ev, document))}</span>"
             )
         elif trace.traceable:
             body = f"{line} <i style='color:{INFERENCE}'>— model's inference (no passage found)</i>"
@@ -53,6 +58,12 @@ def memory_block(traces: list[LineTrace], previous: set[str]) -> str:
             body = line
         rows.append(f"<p style='margin:2px 0'>{mark}{body}</p>")
     return "".join(rows) or "<p style='color:gray'>(empty)</p>"
+
+
+def _where(ev: Evidence, document: Document | None) -> str:
+    if document is not None and document.members:
+        return document.cite(ev.char_start, ev.char_end)
+    return f"p. {ev.page}"
 
 
 def plan_block(plan: str, previous_plan: str) -> str:
@@ -81,6 +92,7 @@ def step_html(
     traces: list[LineTrace],
     is_demo: bool = False,
     show_thinking: bool = False,
+    document: Document | None = None,
 ) -> str:
     step = steps[index]
     previous = steps[index - 1] if index > 0 else None
@@ -104,7 +116,7 @@ def step_html(
         "own inference</p>"
     )
     prev_lines = {line.strip() for line in memory_lines(previous.memory)} if previous else set()
-    parts.append(memory_block(traces, prev_lines))
+    parts.append(memory_block(traces, prev_lines, document))
     parts.append("<h4 style='margin-bottom:2px'>Plan</h4>")
     parts.append(plan_block(step.plan, previous.plan if previous else ""))
     if diff:
@@ -173,6 +185,7 @@ class MemoryView(QTextBrowser):
         self.traces: list[LineTrace] = []
         self.show_thinking = False
         self._args: tuple[list[StepRecord], int, int, str, bool] | None = None
+        self._document: Document | None = None  # the step's document, for labels
         self._cache: dict[tuple[int, int], list[LineTrace]] = {}
 
     def forget(self) -> None:
@@ -199,6 +212,7 @@ class MemoryView(QTextBrowser):
             self._cache[key] = traces
         self.traces = self._cache[key]
         self._args = (steps, index, total, diff, is_demo)
+        self._document = document
         self._render()
 
     def _render(self) -> None:
@@ -206,7 +220,18 @@ class MemoryView(QTextBrowser):
             return
         steps, index, total, diff, is_demo = self._args
         bar = self.verticalScrollBar().value()
-        self.setHtml(step_html(steps, index, total, diff, self.traces, is_demo, self.show_thinking))
+        self.setHtml(
+            step_html(
+                steps,
+                index,
+                total,
+                diff,
+                self.traces,
+                is_demo,
+                self.show_thinking,
+                self._document,
+            )
+        )
         self.verticalScrollBar().setValue(bar)
 
     def open_line(self, n: int) -> None:
