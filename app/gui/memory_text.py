@@ -8,7 +8,8 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from app.agent.events import StepRecord
+from app.agent.events import Chunk, StepRecord
+from app.documents.model import Document
 
 _TAG = re.compile(r"<(/?)(memory|plan)>", re.IGNORECASE)
 _LEAD = re.compile(r"^\s*Updated memory:\s*", re.IGNORECASE)
@@ -163,3 +164,19 @@ def problems_in_words(step: StepRecord, is_demo: bool = False) -> list[str]:
             "QwenLong-L1.5 was trained on it and can (Model > Get QwenLong-L1.5…)."
         )
     return said
+
+
+def _page_words(first: int, last: int) -> str:
+    return f"page {first}" if first == last else f"pages {first}–{last}"
+
+
+def where_read(chunk: Chunk, document: Document | None) -> str:
+    """The pages a step read; in a collection, which documents and their own pages."""
+    members = document.members_in(chunk.start, chunk.end) if document is not None else []
+    if not members or document is None:
+        return _page_words(chunk.page_first, chunk.page_last)
+    first, last = members[0], members[-1]
+    a, b = first.local_page(chunk.page_first), last.local_page(chunk.page_last)
+    if first is last:
+        return f"{first.title}, {_page_words(a, b)}"
+    return f"{len(members)} documents: {first.title} p. {a} – {last.title} p. {b}"

@@ -16,7 +16,13 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 from app.agent.events import StepRecord
 from app.documents.model import Document
 from app.evidence.provenance import LineTrace, trace_lines
-from app.gui.memory_text import Partial, memory_lines, plan_changes, problems_in_words
+from app.gui.memory_text import (
+    Partial,
+    memory_lines,
+    plan_changes,
+    problems_in_words,
+    where_read,
+)
 from app.records import Evidence
 from app.units import human_duration
 
@@ -98,7 +104,7 @@ def step_html(
     previous = steps[index - 1] if index > 0 else None
     c = step.chunk
     parts = [
-        f"<p><b>Step {c.index + 1} of {total}</b> · {_pages(c.page_first, c.page_last)} · "
+        f"<p><b>Step {c.index + 1} of {total}</b> · {esc(where_read(c, document))} · "
         f"{step.stats.prompt_tokens:,} + {step.stats.completion_tokens:,} tokens · "
         f"{human_duration(step.stats.wall_ms / 1000)}</p>"
     ]

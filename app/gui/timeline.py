@@ -38,6 +38,7 @@ from app.gui.memory_text import (
     churn,
     parse_partial,
     problems_in_words,
+    where_read,
 )
 from app.gui.memory_view import MemoryView, live_html
 from app.gui.plan_cards import PlanCards
@@ -57,18 +58,6 @@ EMPTY_HELP = (
 
 def _pages(first: int, last: int) -> str:
     return f"page {first}" if first == last else f"pages {first}–{last}"
-
-
-def where_read(chunk: Chunk, document: Document | None) -> str:
-    """The pages a step read; in a collection, which documents and their own pages."""
-    members = document.members_in(chunk.start, chunk.end) if document is not None else []
-    if not members or document is None:
-        return _pages(chunk.page_first, chunk.page_last)
-    first, last = members[0], members[-1]
-    a, b = first.local_page(chunk.page_first), last.local_page(chunk.page_last)
-    if first is last:
-        return f"{first.title}, {_pages(a, b)}"
-    return f"{len(members)} documents: {first.title} p. {a} – {last.title} p. {b}"
 
 
 def documents_read(document: Document, pages_read: set[int]) -> str:
