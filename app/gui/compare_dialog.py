@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.evidence.compare import Comparison, StepRow, to_markdown
 from app.gui.markdown_view import SafeMarkdownView
-from app.records import RunRecord
+from app.records import Mode, RunRecord
 
 
 def _step_label(step_pages: str, row: StepRow, left: bool, single_pass: bool) -> str:
@@ -53,7 +53,7 @@ class RunColumn(QWidget):
         super().__init__()
         self.rows = comparison.rows
         self.left = left
-        self.single_pass = run.mode == "single_pass"
+        self.single_pass = run.mode == Mode.SINGLE_PASS
         cov = comparison.coverage(run)
         mode = run.mode.replace("_", " ")
         header = QLabel(
@@ -70,7 +70,7 @@ class RunColumn(QWidget):
         self.steps = QListWidget()
         self.steps.setAccessibleName(f"Steps of run {run.id}")
         for row in self.rows:
-            label = _step_label(_pages(row, left), row, left, run.mode == "single_pass")
+            label = _step_label(_pages(row, left), row, left, run.mode == Mode.SINGLE_PASS)
             self.steps.addItem(QListWidgetItem(label))
         self.detail = QPlainTextEdit(readOnly=True)
         self.detail.setAccessibleName(f"Memory and plan of run {run.id}")

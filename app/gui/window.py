@@ -51,7 +51,7 @@ from app.gui.timeline import TimelinePanel
 from app.gui.viewer import DocumentViewer
 from app.gui.workers import ModelThread, Task, start_task
 from app.llm.factory import DEMO_NOTE
-from app.records import Mode, Question
+from app.records import Mode, Question, RunStatus
 from app.settings import Settings, load_settings, save_settings, take_notices
 from app.store import collections
 from app.store.database import open_database
@@ -607,7 +607,7 @@ class MainWindow(QMainWindow):
             page_count = self.document.page_count if self.document else 1
             if event.resumed_from:
                 run = self.store.get_run(event.run_id)
-                self.timeline.load(run.chunks, run.steps, page_count, run.mode, "running")
+                self.timeline.load(run.chunks, run.steps, page_count, run.mode, RunStatus.RUNNING)
             else:
                 self.timeline.start(event.chunks, page_count, event.mode)
             self.timeline.set_running(True)
@@ -633,11 +633,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Writing the answer…")
         elif isinstance(event, RunFinished):
             self._show_answer(event.run_id)
-            self._ended("finished", "Answered.")
+            self._ended(RunStatus.FINISHED, "Answered.")
         elif isinstance(event, RunCancelled):
-            self._ended("cancelled", f"Cancelled after {event.steps_done} steps; they are saved.")
+            self._ended(
+                RunStatus.CANCELLED, f"Cancelled after {event.steps_done} steps; they are saved."
+            )
         elif isinstance(event, RunFailed):
-            self._ended("failed", "The run failed; finished steps are saved.")
+            self._ended(RunStatus.FAILED, "The run failed; finished steps are saved.")
             QMessageBox.warning(self, "The run failed", plain_html(event.message))
 
     def _ended(self, status: str, message: str) -> None:
