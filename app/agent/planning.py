@@ -104,7 +104,9 @@ def sampling_for(settings: Settings, max_tokens: int, thinking_cap: int) -> Samp
 class Planner:
     def __init__(self, backend: Backend, settings: Settings) -> None:
         self.backend = backend
-        self.settings = settings
+        # An automatic context (0) is whatever the backend was loaded with: budgets are
+        # computed from a real size, whoever plans (the engine, the window's worker).
+        self.settings = settings if settings.n_ctx else settings.with_changes(n_ctx=backend.n_ctx)
         self._prompt_overhead: int | None = None
         # Called with (characters tokenized, total) while a document is cut into chunks.
         self.progress: Callable[[int, int], None] | None = None

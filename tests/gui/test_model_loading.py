@@ -74,3 +74,24 @@ def test_settings_show_the_plan_and_manual_placement(qtbot, window, tmp_path):
     assert set(backend.load_params.overridden()) == {
         f"blk.0.ffn_{kind}_exps.weight" for kind in ("gate", "up", "down")
     }
+
+
+def test_first_run_with_default_settings_plans_the_sample(qtbot):
+    """Default settings (an automatic context, 0) must plan with the loaded model's real
+    context: the first run of `bootstrap.sh open` once said "A 0-token context window is
+    too small"."""
+    from app.resources import SAMPLE_QUESTION, sample_document
+
+    make_app()
+    win = MainWindow(Settings())
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.model_ready, timeout=60_000):
+        pass
+    with qtbot.waitSignal(win.document_opened, timeout=30_000):
+        win.open_file(str(sample_document()))
+    win.ask_panel.set_question(SAMPLE_QUESTION)
+    qtbot.waitUntil(lambda: win.plan is not None, timeout=30_000)
+    assert win.plan.budgets.n_ctx == 4096  # the demo model's automatic context
+    assert win.plan.mode == "memory_agent" and 3 <= len(win.plan.chunks) <= 4
+    assert "too small" not in win.ask_panel.plan_label.text()
+    win.model.stop()
