@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_after_each_test():
+    """One test's garbage (Qt wrappers, llama.cpp contexts, HTTP clients of its threads) is
+    collected at its own teardown, after its threads have stopped, not by a collection
+    that happens to start in the middle of a later test while that test's worker thread
+    is busy: the suite once segfaulted in exactly that state (a collection on the main
+    thread during the models dialog's download thread)."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
