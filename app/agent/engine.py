@@ -70,9 +70,8 @@ class Engine:
     ) -> None:
         self.backend = backend
         self.store = store
-        # An automatic context (0) is whatever the backend was loaded with.
-        self.settings = settings if settings.n_ctx else settings.with_changes(n_ctx=backend.n_ctx)
-        self.planner = Planner(backend, self.settings)
+        self.planner = Planner(backend, settings)
+        self.settings = self.planner.settings  # an automatic context (0) resolved there
         self.checkpoints = Checkpoints(store, db_wait_s)
 
     def plan(

@@ -166,7 +166,8 @@ def problems_in_words(step: StepRecord, is_demo: bool = False) -> list[str]:
     return said
 
 
-def _page_words(first: int, last: int) -> str:
+def page_words(first: int, last: int) -> str:
+    """ "page 3" or "pages 3–5"."""
     return f"page {first}" if first == last else f"pages {first}–{last}"
 
 
@@ -174,9 +175,9 @@ def where_read(chunk: Chunk, document: Document | None) -> str:
     """The pages a step read; in a collection, which documents and their own pages."""
     members = document.members_in(chunk.start, chunk.end) if document is not None else []
     if not members or document is None:
-        return _page_words(chunk.page_first, chunk.page_last)
+        return page_words(chunk.page_first, chunk.page_last)
     first, last = members[0], members[-1]
     a, b = first.local_page(chunk.page_first), last.local_page(chunk.page_last)
     if first is last:
-        return f"{first.title}, {_page_words(a, b)}"
+        return f"{first.title}, {page_words(a, b)}"
     return f"{len(members)} documents: {first.title} p. {a} – {last.title} p. {b}"

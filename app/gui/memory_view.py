@@ -35,10 +35,6 @@ def esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def _pages(first: int, last: int) -> str:
-    return f"page {first}" if first == last else f"pages {first}–{last}"
-
-
 def memory_block(
     traces: list[LineTrace], previous: set[str], document: Document | None = None
 ) -> str:

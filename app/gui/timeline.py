@@ -36,6 +36,7 @@ from app.gui.memory_text import (
     approx_tokens,
     change_weight,
     churn,
+    page_words,
     parse_partial,
     problems_in_words,
     where_read,
@@ -54,10 +55,6 @@ EMPTY_HELP = (
     "the memory it wrote - each line linked to the passage it came from - its plan, what "
     "changed, and its pages in the viewer. A single-pass answer has no steps.</p>"
 )
-
-
-def _pages(first: int, last: int) -> str:
-    return f"page {first}" if first == last else f"pages {first}–{last}"
 
 
 def documents_read(document: Document, pages_read: set[int]) -> str:
@@ -296,8 +293,8 @@ class TimelinePanel(QWidget):
             else ("reading the pages")
         )
         header = (
-            f"Step {chunk.index + 1} of {self.total} · {_pages(chunk.page_first, chunk.page_last)}"
-            f" · {phase}… · {self._eta_text()}"
+            f"Step {chunk.index + 1} of {self.total} · "
+            f"{page_words(chunk.page_first, chunk.page_last)} · {phase}… · {self._eta_text()}"
         )
         self.live_header.setText(f"<b>{html.escape(header)}</b>")
         bar = self.live.verticalScrollBar()
@@ -343,9 +340,9 @@ class TimelinePanel(QWidget):
         )
         self.chart.add(Point(c.index, approx_tokens(step.memory), added, removed))
         if not self._loading:
-            self.plans.add(c.index, _pages(c.page_first, c.page_last), step.plan)
+            self.plans.add(c.index, page_words(c.page_first, c.page_last), step.plan)
         else:
-            self.plans.cards.append((c.index, _pages(c.page_first, c.page_last), step.plan))
+            self.plans.cards.append((c.index, page_words(c.page_first, c.page_last), step.plan))
         if self.live_chunk is not None and self.live_chunk.index == c.index:
             self.live_chunk = None
         done = len(self.records)
@@ -414,13 +411,13 @@ class TimelinePanel(QWidget):
         if kept:
             first = self.records[0].chunk.page_first
             last = self.records[-1].chunk.page_last
-            said = f"{label}. Kept: {_step_range(kept)} ({_pages(first, last)}), saved."
+            said = f"{label}. Kept: {_step_range(kept)} ({page_words(first, last)}), saved."
         else:
             said = f"{label} before any step finished: nothing to keep."
         if stopped is not None:
             said += (
                 f" Not kept: step {stopped.index + 1} "
-                f"({_pages(stopped.page_first, stopped.page_last)}) was stopped mid-way; "
+                f"({page_words(stopped.page_first, stopped.page_last)}) was stopped mid-way; "
                 "what it had written is discarded."
             )
         if len(kept) < self.total:
