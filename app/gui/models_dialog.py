@@ -29,8 +29,10 @@ from PySide6.QtWidgets import (
 
 from app.gui.workers import describe_error
 from app.llm import download
+from app.llm.download_progress import DownloadCancelled
 from app.llm.fit import machine_of, plan_placement
 from app.llm.hardware import Hardware
+from app.llm.model_sources import CATALOGUE, KNOWN_REPOS
 from app.llm.qwenlong import qwenlong_reference
 from app.units import human_size
 
@@ -58,7 +60,7 @@ class TransferWorker(QObject):
             result = download.download_model(
                 quant, repo=repo or None, progress=report, cancel=self.cancel
             )
-        except download.DownloadCancelled as stop:
+        except DownloadCancelled as stop:
             self.failed.emit(
                 f"Paused: {human_size(stop.done)} kept in {stop.part.name}. "
                 "Download again to resume where it stopped."
@@ -98,14 +100,14 @@ class ModelsDialog(QDialog):
             f"<i>This machine: {html.escape(hardware.describe())}</i>"
         )
         intro.setWordWrap(True)
-        self.table = QTableWidget(len(download.CATALOGUE), 3)
+        self.table = QTableWidget(len(CATALOGUE), 3)
         self.table.setAccessibleName("Recommended quantizations")
         self.table.setHorizontalHeaderLabels(["Quantization", "Size", "On this machine"])
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        for row, (quant, entry) in enumerate(download.CATALOGUE.items()):
+        for row, (quant, entry) in enumerate(CATALOGUE.items()):
             plan = plan_placement(qwenlong_reference(quant), machine_of(hardware))
             verdict = f"Fits: {plan.describe()}" if plan.fits else "Does not fit"
             cells = (quant, human_size(entry.size), verdict)
@@ -117,7 +119,7 @@ class ModelsDialog(QDialog):
         self.repo = QLineEdit()
         self.repo.setAccessibleName("Repository")
         self.repo.setPlaceholderText(
-            "owner/name on Hugging Face (empty: try " + ", ".join(download.KNOWN_REPOS) + ")"
+            "owner/name on Hugging Face (empty: try " + ", ".join(KNOWN_REPOS) + ")"
         )
         self.repo.setToolTip(
             "Another GGUF repository of QwenLong-L1.5-30B-A3B; its file list is searched for "
@@ -172,7 +174,7 @@ class ModelsDialog(QDialog):
 
     def selected_quant(self) -> str:
         row = max(0, self.table.currentRow())
-        return list(download.CATALOGUE)[row]
+        return list(CATALOGUE)[row]
 
     def _busy(self, busy: bool, cancellable: bool = False) -> None:
         self.copying = busy and not cancellable

@@ -20,18 +20,13 @@ from typing import Any, TextIO
 from app import paths
 from app.errors import ModelError, UserError
 from app.llm.build_info import build_report
-from app.llm.download import (
-    CATALOGUE,
-    REPO_ENV,
-    DownloadCancelled,
-    DownloadProgress,
-    DownloadResult,
-    download_model,
-    gguf_repo,
-)
+from app.llm.download import download_model
+from app.llm.download_errors import REPO_ENV
+from app.llm.download_progress import DownloadCancelled, DownloadProgress, DownloadResult
 from app.llm.fit import DEFAULT_MAX_CTX, Machine, Plan, machine_of, plan_placement
 from app.llm.gguf import HASH_BLOCK, GGUFInfo, file_sha256, format_count, read_gguf_info
 from app.llm.hardware import METAL_SHARE, Hardware, detect_hardware
+from app.llm.model_sources import CATALOGUE, gguf_repo
 from app.llm.qwenlong import QWENLONG_QUANTS, qwenlong_reference
 from app.units import gb, human_size
 

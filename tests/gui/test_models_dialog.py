@@ -11,8 +11,8 @@ import pytest
 
 from app import paths
 from app.gui.models_dialog import ModelsDialog
-from app.llm import download
 from app.llm.hardware import Hardware
+from app.llm.model_sources import CATALOGUE, KNOWN_REPOS
 from tests.fixtures.tiny_qwen3moe import write_tiny_qwen3moe
 from tests.llm.test_download import NAME, hub, offline_hub, tiny_bytes  # noqa: F401 - fixtures
 
@@ -29,11 +29,11 @@ def dialog(qtbot):
 
 
 def test_lists_each_quantization_with_size_and_fit(dialog):
-    assert dialog.table.rowCount() == len(download.CATALOGUE)
+    assert dialog.table.rowCount() == len(CATALOGUE)
     for row in range(dialog.table.rowCount()):
         assert dialog.table.item(row, 1).text().endswith("GB")
         assert dialog.table.item(row, 2).text()  # a verdict for this machine
-    assert download.KNOWN_REPOS[0] in dialog.repo.placeholderText()
+    assert KNOWN_REPOS[0] in dialog.repo.placeholderText()
 
 
 def test_download_from_the_hub_then_it_becomes_the_model(qtbot, dialog, hub, tiny_bytes):  # noqa: F811

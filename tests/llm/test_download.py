@@ -26,14 +26,12 @@ import pytest
 from app import paths
 from app.errors import ModelError, UserError
 from app.llm import download
-from app.llm.download import (
-    KNOWN_REPOS,
-    DownloadCancelled,
-    DownloadProgress,
-    download_model,
-    pick_file,
-)
+from app.llm.download import download_model
+from app.llm.download_errors import REPO_ENV
+from app.llm.download_progress import DownloadCancelled, DownloadProgress
+from app.llm.model_sources import KNOWN_REPOS, pick_file
 from app.llm.models_cli import add_models_command, cmd_models
+from app.units import human_size
 from tests.fixtures.tiny_qwen3moe import write_tiny_qwen3moe
 
 from .conftest import free_port
@@ -188,7 +186,7 @@ def offline_hub(tmp_path, monkeypatch):
     the fake Hub, and HF_HOME (a saved token, caches) is empty."""
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    for name in ("HF_TOKEN", download.REPO_ENV, "HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
+    for name in ("HF_TOKEN", REPO_ENV, "HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(download, "PROGRESS_INTERVAL_S", 0.0)
 
@@ -452,7 +450,7 @@ def test_cli_download(hub, tiny_bytes, capsys):
     out = io.StringIO()
     assert cmd_models(parse("--download", "q4_k_m", "--no-hash"), out) == 0
     text = out.getvalue()
-    assert f"Downloaded {download.human_size(len(tiny_bytes))} from " in text
+    assert f"Downloaded {human_size(len(tiny_bytes))} from " in text
     assert f" to {models() / NAME}" in text
     assert f"sha256:   {sha(tiny_bytes)} (verified against Hub)" in text
     assert "qwen3moe" in text
