@@ -22,6 +22,9 @@ MODEL_ENV = "QWENLONG_READER_MODEL"
 MODES = tuple(m.value for m in Mode)  # a default mode is stored as its plain string
 PLACEMENTS = ("auto", "manual")
 KV_TYPES = ("f16", "q8_0", "q4_0")
+# The server waits' bounds in seconds (validate below; the Settings dialog's spin boxes).
+FIRST_TOKEN_RANGE_S = (5.0, 7200.0)  # remote_timeout_s
+SILENCE_RANGE_S = (5.0, 3600.0)  # remote_silence_s
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,12 @@ class Settings:
             problems.append("top_k, GPU layers, threads and batch size must not be negative")
         if not 0.0 <= self.presence_penalty <= 2.0:
             problems.append("presence penalty must be between 0 and 2")
-        if not 5 <= self.remote_timeout_s <= 7200 or not 5 <= self.remote_silence_s <= 3600:
+        first_low, first_high = FIRST_TOKEN_RANGE_S
+        silence_low, silence_high = SILENCE_RANGE_S
+        if not (
+            first_low <= self.remote_timeout_s <= first_high
+            and silence_low <= self.remote_silence_s <= silence_high
+        ):
             problems.append(
                 "the server waits must be between 5 s and 2 hours (first token) or 1 hour (silence)"
             )

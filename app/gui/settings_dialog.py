@@ -1,7 +1,9 @@
-"""Settings: model, context and budgets, llama.cpp options, sampling. Invalid values are
-refused with the reason; valid ones persist."""
+"""Settings: model, server waits and proxy, context and budgets, llama.cpp options,
+sampling. Invalid values are refused with the reason; valid ones persist."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -23,7 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from app.llm.factory import DEMO_NOTE
-from app.settings import KV_TYPES, Settings
+from app.settings import FIRST_TOKEN_RANGE_S, KV_TYPES, SILENCE_RANGE_S, Settings
+
+PROXY_NOTE = (
+    "Used for the server and for model downloads. Empty: connect directly. The "
+    "HTTP_PROXY, HTTPS_PROXY and ALL_PROXY environment variables are never used."
+)
 
 
 def _spin(low: int, high: int, value: int, special: str = "") -> QSpinBox:
@@ -36,6 +44,30 @@ def _spin(low: int, high: int, value: int, special: str = "") -> QSpinBox:
 
 def _dspin(low: float, high: float, value: float, step: float) -> QDoubleSpinBox:
     return QDoubleSpinBox(minimum=low, maximum=high, value=value, singleStep=step, decimals=2)
+
+
+def _seconds(bounds: tuple[float, float], value: float, step: float) -> QDoubleSpinBox:
+    box = _dspin(*bounds, value, step)
+    box.setDecimals(1)
+    box.setSuffix(" s")
+    return box
+
+
+# A form row: a label and its field, or a field alone across the row.
+Row = tuple[str, QWidget] | QWidget
+
+
+def _form(rows: Sequence[Row], page: QWidget | None = None) -> QWidget:
+    """``page`` (a new one by default) laid out as a form of ``rows``."""
+    if page is None:
+        page = QWidget()
+    form = QFormLayout(page)
+    for row in rows:
+        if isinstance(row, QWidget):
+            form.addRow(row)
+        else:
+            form.addRow(*row)
+    return page
 
 
 class SettingsDialog(QDialog):
@@ -58,7 +90,9 @@ class SettingsDialog(QDialog):
         browse.clicked.connect(self._browse)
         use_demo = QPushButton("Use demo")
         use_demo.clicked.connect(lambda: self.model_path.setText(""))
-        path_row = QHBoxLayout()
+        path_field = QWidget()
+        path_row = QHBoxLayout(path_field)
+        path_row.setContentsMargins(0, 0, 0, 0)
         path_row.addWidget(self.model_path, 1)
         path_row.addWidget(browse)
         path_row.addWidget(use_demo)
@@ -67,14 +101,36 @@ class SettingsDialog(QDialog):
         self.remote_url = QLineEdit(s.remote_url, placeholderText="http://gpu-server:8080")
         self.remote_model = QLineEdit(s.remote_model, placeholderText="(first model served)")
         self.parallel = _spin(1, 64, s.remote_parallel)
-        model_tab = QWidget()
-        form = QFormLayout(model_tab)
-        form.addRow("Run the model on:", self.backend)
-        form.addRow("Model file (GGUF):", path_row)
-        form.addRow("", demo)
-        form.addRow("Server URL:", self.remote_url)
-        form.addRow("Model on server:", self.remote_model)
-        form.addRow("Parallel questions:", self.parallel)
+        self.first_token = _seconds(FIRST_TOKEN_RANGE_S, s.remote_timeout_s, 10)
+        self.first_token.setAccessibleName("Wait for the first token")
+        self.first_token.setToolTip(
+            "How long the server may read the prompt before its first token; "
+            "past it the call stops with a message."
+        )
+        self.silence = _seconds(SILENCE_RANGE_S, s.remote_silence_s, 5)
+        self.silence.setAccessibleName("Longest silence between tokens")
+        self.silence.setToolTip(
+            "The longest gap between two tokens (keep-alives do not count) before the "
+            "server is given up on."
+        )
+        self.proxy = QLineEdit(s.proxy_url, placeholderText="none: connect directly")
+        self.proxy.setAccessibleName("Proxy URL")
+        proxy_note = QLabel(PROXY_NOTE)
+        proxy_note.setWordWrap(True)
+        network = _form([("Proxy URL:", self.proxy), ("", proxy_note)], QGroupBox("Network"))
+        model_tab = _form(
+            [
+                ("Run the model on:", self.backend),
+                ("Model file (GGUF):", path_field),
+                ("", demo),
+                ("Server URL:", self.remote_url),
+                ("Model on server:", self.remote_model),
+                ("Parallel questions:", self.parallel),
+                ("Wait for first token:", self.first_token),
+                ("Longest token gap:", self.silence),
+                network,
+            ]
+        )
         # Reading
         self.n_ctx = _spin(0, 1_048_576, s.n_ctx, "automatic (largest that fits)")
         self.n_ctx.setSingleStep(1024)
@@ -104,17 +160,19 @@ class SettingsDialog(QDialog):
         for label, value in (("As the system", "system"), ("Light", "light"), ("Dark", "dark")):
             self.theme.addItem(label, value)
         self.theme.setCurrentIndex(max(0, self.theme.findData(s.theme)))
-        reading_tab = QWidget()
-        form = QFormLayout(reading_tab)
-        form.addRow("Context size (tokens):", self.n_ctx)
-        form.addRow("Largest automatic context:", self.max_ctx)
-        form.addRow("Chunk size (tokens):", self.chunk)
-        form.addRow("Memory budget (tokens):", self.memory)
-        form.addRow("Max new tokens per call:", self.max_new)
-        form.addRow("Default mode:", self.mode)
-        form.addRow(self.drop_hf)
-        form.addRow(self.ocr)
-        form.addRow("Appearance:", self.theme)
+        reading_tab = _form(
+            [
+                ("Context size (tokens):", self.n_ctx),
+                ("Largest automatic context:", self.max_ctx),
+                ("Chunk size (tokens):", self.chunk),
+                ("Memory budget (tokens):", self.memory),
+                ("Max new tokens per call:", self.max_new),
+                ("Default mode:", self.mode),
+                self.drop_hf,
+                self.ocr,
+                ("Appearance:", self.theme),
+            ]
+        )
         # Hardware: the automatic plan, or every value by hand
         self.placement = QComboBox()
         self.placement.setAccessibleName("Placement")
@@ -140,16 +198,18 @@ class SettingsDialog(QDialog):
         self.kv.setCurrentText(s.kv_cache_type)
         self.threads = _spin(0, 256, s.n_threads, "automatic")
         self.batch = _spin(1, 8192, s.n_batch)
-        hw_tab = QWidget()
-        form = QFormLayout(hw_tab)
-        form.addRow("Placement:", self.placement)
-        form.addRow("", self.plan_label)
-        form.addRow("GPU layers:", self.gpu_layers)
-        form.addRow("Experts in RAM (layers):", self.n_cpu_moe)
-        form.addRow("", self.flash)
-        form.addRow("KV cache type:", self.kv)
-        form.addRow("Threads:", self.threads)
-        form.addRow("Batch size:", self.batch)
+        hw_tab = _form(
+            [
+                ("Placement:", self.placement),
+                ("", self.plan_label),
+                ("GPU layers:", self.gpu_layers),
+                ("Experts in RAM (layers):", self.n_cpu_moe),
+                ("", self.flash),
+                ("KV cache type:", self.kv),
+                ("Threads:", self.threads),
+                ("Batch size:", self.batch),
+            ]
+        )
         # Sampling
         self.temperature = _dspin(0.0, 2.0, s.temperature, 0.05)
         self.top_p = _dspin(0.0, 1.0, s.top_p, 0.01)
@@ -157,14 +217,16 @@ class SettingsDialog(QDialog):
         self.min_p = _dspin(0.0, 1.0, s.min_p, 0.01)
         self.presence = _dspin(0.0, 2.0, s.presence_penalty, 0.1)
         self.seed = _spin(0, 2**31 - 1, s.seed)
-        sampling_tab = QWidget()
-        form = QFormLayout(sampling_tab)
-        form.addRow("Temperature:", self.temperature)
-        form.addRow("Top p:", self.top_p)
-        form.addRow("Top k:", self.top_k)
-        form.addRow("Min p:", self.min_p)
-        form.addRow("Presence penalty:", self.presence)
-        form.addRow("Seed:", self.seed)
+        sampling_tab = _form(
+            [
+                ("Temperature:", self.temperature),
+                ("Top p:", self.top_p),
+                ("Top k:", self.top_k),
+                ("Min p:", self.min_p),
+                ("Presence penalty:", self.presence),
+                ("Seed:", self.seed),
+            ]
+        )
 
         tabs = QTabWidget()
         tabs.addTab(model_tab, "Model")
@@ -219,6 +281,9 @@ class SettingsDialog(QDialog):
             remote_url=self.remote_url.text().strip(),
             remote_model=self.remote_model.text().strip(),
             remote_parallel=self.parallel.value(),
+            remote_timeout_s=self.first_token.value(),
+            remote_silence_s=self.silence.value(),
+            proxy_url=self.proxy.text().strip(),
             n_ctx=self.n_ctx.value(),
             max_ctx=self.max_ctx.value(),
             placement=self.placement.currentData(),

@@ -1,0 +1,103 @@
+"""The Settings dialog's server waits and proxy (issues #13, #16): typed into the real
+widgets, saved, read back; a proxy that is not an http(s) URL is refused with the reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QDialogButtonBox
+
+from app.gui.settings_dialog import PROXY_NOTE, SettingsDialog
+from app.settings import (
+    FIRST_TOKEN_RANGE_S,
+    SILENCE_RANGE_S,
+    Settings,
+    load_settings,
+    save_settings,
+    settings_path,
+)
+
+SERVER = Settings(backend="remote", remote_url="http://gpu-server:8080")
+
+
+def _dialog(qtbot, settings: Settings) -> SettingsDialog:
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def _type(qtbot, widget, text: str) -> None:
+    """Replace the widget's text as a user would: select it all, then type."""
+    widget.selectAll()
+    qtbot.keyClicks(widget, text)
+
+
+def _save(qtbot, dialog: SettingsDialog) -> None:
+    save = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save)
+    qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+
+
+def test_waits_have_the_bounds_settings_validation_has(qtbot):
+    dialog = _dialog(qtbot, SERVER)
+    for box, field, (low, high) in (
+        (dialog.first_token, "remote_timeout_s", FIRST_TOKEN_RANGE_S),
+        (dialog.silence, "remote_silence_s", SILENCE_RANGE_S),
+    ):
+        assert (box.minimum(), box.maximum()) == (low, high)
+        for value in (low, high):  # the spin box's limits are valid settings
+            assert not SERVER.with_changes(**{field: value}).validate()
+        for value in (low - 0.1, high + 0.1):  # just past them are not
+            assert SERVER.with_changes(**{field: value}).validate()
+    assert (dialog.first_token.value(), dialog.silence.value()) == (120.0, 60.0)
+    assert dialog.proxy.text() == "" and "environment variables are never used" in PROXY_NOTE
+
+
+def test_waits_and_proxy_typed_in_are_saved_and_shown_again(qtbot):
+    dialog = _dialog(qtbot, SERVER)
+    _type(qtbot, dialog.first_token, "300")
+    _type(qtbot, dialog.silence, "45.5")
+    _type(qtbot, dialog.proxy, "  http://proxy.example:3128 ")
+    _save(qtbot, dialog)
+    assert dialog.result() == QDialog.DialogCode.Accepted and not dialog.error.text()
+    save_settings(dialog.result_settings)  # what the window does with an accepted dialog
+
+    stored = json.loads(settings_path().read_text(encoding="utf-8"))["settings"]
+    assert stored["remote_timeout_s"] == 300.0
+    assert stored["remote_silence_s"] == 45.5
+    assert stored["proxy_url"] == "http://proxy.example:3128"
+    again = _dialog(qtbot, load_settings())
+    assert again.first_token.value() == 300.0 and again.silence.value() == 45.5
+    assert again.proxy.text() == "http://proxy.example:3128"
+
+
+def test_spin_boxes_keep_typed_waits_within_bounds(qtbot):
+    dialog = _dialog(qtbot, SERVER)
+    _type(qtbot, dialog.first_token, "99999")
+    _type(qtbot, dialog.silence, "1")
+    dialog.silence.interpretText()
+    assert dialog.first_token.value() <= FIRST_TOKEN_RANGE_S[1]
+    assert dialog.silence.value() >= SILENCE_RANGE_S[0]
+    _save(qtbot, dialog)
+    assert dialog.result_settings is not None and not dialog.result_settings.validate()
+
+
+@pytest.mark.parametrize("proxy", ["socks5://proxy:1080", "proxy.example:3128"])
+def test_a_bad_proxy_is_refused_with_the_reason_and_not_saved(qtbot, proxy):
+    save_settings(SERVER)
+    before = settings_path().read_text(encoding="utf-8")
+    dialog = _dialog(qtbot, load_settings())
+    _type(qtbot, dialog.proxy, proxy)
+    _save(qtbot, dialog)
+    assert dialog.result_settings is None and dialog.isVisible()
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    assert dialog.error.text().startswith("Not saved: ")
+    assert "the proxy must be an http:// or https:// URL" in dialog.error.text()
+    assert settings_path().read_text(encoding="utf-8") == before
+    # corrected, it is accepted
+    _type(qtbot, dialog.proxy, "https://proxy.example:3128")
+    _save(qtbot, dialog)
+    assert dialog.result_settings is not None
+    assert dialog.result_settings.proxy_url == "https://proxy.example:3128"
