@@ -11,18 +11,7 @@ OPENAI_* environment variables. httpx2 gives the plain SSE lines, one client for
 endpoint, the TLS and proxy policy of app.llm.httpclient, and a request ``trace`` hook
 that hands over each connection's socket, which is what makes cancel prompt.
 
-Cancel and time limits. A stream is read on a worker thread that puts lines on a queue;
-the caller waits on the queue in 0.1 s steps, so a cancel raises ``Cancelled`` at once at
-every point (connecting, waiting for headers, mid-stream), and the worker's socket is
-shut down so the server sees the client go and stops generating. The same loop bounds
-the waits: ``first_token_s`` for the first generated text (prompt processing of a 30B
-model can take minutes) and ``silence_s`` between pieces afterwards. Only data counts:
-keep-alive comments (``: ping``) and events without text do not keep a stream alive.
-``max_tokens`` is enforced here too, for servers that ignore it.
-
-Retries only where nothing can have been generated: a connection that could not be made,
-or one dropped before any response byte (a stale keep-alive connection); never a timeout
-and never mid-answer.
+Cancel, time limits and retries: app.llm.remote_stream.
 
 Differences from the local backend, all recorded in ``Completion.stats.notes``:
 * the thinking cap cannot force ``</think>`` on a server (llama-server rejects an
@@ -34,22 +23,15 @@ Differences from the local backend, all recorded in ``Completion.stats.notes``:
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import math
-import queue
-import socket
-import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx2
 
-from app.errors import BackendError, Cancelled
+from app.errors import BackendError
 from app.llm.backend import (
     THINK_END,
     CancelToken,
@@ -61,6 +43,17 @@ from app.llm.backend import (
 )
 from app.llm.httpclient import CONNECT_S, make_client
 from app.llm.loopguard import RepetitionGuard
+from app.llm.remote_errors import (
+    PROXY_HINT,
+    URL_HINT,
+    check_url,
+    http_error,
+    network_error,
+    never_answered,
+    normalize_url,
+)
+from app.llm.remote_keys import api_key_from_keyring
+from app.llm.remote_stream import Broken, Reader
 from app.records import CallStats
 
 if TYPE_CHECKING:
@@ -68,207 +61,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("app.llm")
 
-KEYRING_SERVICE = "QwenLongReader"
-POLL_S = 0.1  # how often a waiting stream looks at the cancel flag and its deadline
+
 FIRST_TOKEN_S = 120.0  # Settings.remote_timeout_s
 SILENCE_S = 60.0  # Settings.remote_silence_s
 CHARS_PER_TOKEN = 3.5  # the estimate used when the server has no tokenize endpoint
 DEFAULT_N_CTX = 4096
-URL_HINT = "Check the URL; it should be the server's base URL, e.g. http://host:8080"
-REACH_HINT = "Check that the server is running and that the URL and port in Settings are right."
-PROXY_HINT = "Check the proxy in Settings (leave it empty to connect directly)."
-
-
-def normalize_url(base_url: str) -> str:
-    """The server's base URL without a trailing ``/`` or ``/v1`` (people often paste the
-    OpenAI base ``http://host:8000/v1``; llama-server's /props and /tokenize live at the
-    root)."""
-    url = base_url.strip().rstrip("/")
-    if url.endswith("/v1"):
-        url = url[: -len("/v1")]
-    return url
-
-
-def _check_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BackendError(
-            f"{url or '(empty)'} is not a server URL.",
-            hint="Enter the server's base URL in Settings, e.g. http://host:8080",
-        )
-    try:
-        parts.port  # noqa: B018 - raises for a port that is not a number
-    except ValueError as error:
-        raise BackendError(f"{url} has an invalid port: {error}", hint=URL_HINT) from None
-
-
-# -- errors -------------------------------------------------------------------------------
-def _never_answered(error: BaseException) -> bool:
-    """True when the request cannot have reached a model: worth a retry."""
-    if isinstance(error, (httpx2.ConnectError, httpx2.ConnectTimeout)):
-        return not isinstance(_ssl_cause(error), ssl.SSLError)  # a TLS failure stays one
-    # A keep-alive connection the server had closed, or a drop before the status line.
-    return isinstance(error, httpx2.RemoteProtocolError) and "without sending" in str(error)
-
-
-def _ssl_cause(error: BaseException) -> BaseException | None:
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _network_error(error: BaseException, url: str, *, proxy: str) -> BackendError:
-    """What an httpx2 transport error means for someone looking at Settings."""
-    parts = urlsplit(url)
-    host, where = parts.hostname or url, parts.netloc.rpartition("@")[2]
-    tls = _ssl_cause(error)
-    if tls is not None:
-        reason = getattr(tls, "verify_message", "") or getattr(tls, "reason", "") or str(tls)
-        return BackendError(
-            f"The secure connection to {host} failed: {reason}.",
-            hint="Check whether the server speaks http or https. A company certificate must "
-            "be installed in the system's certificate store to be trusted.",
-        )
-    if isinstance(error, httpx2.ProxyError):
-        return BackendError(f"The proxy {proxy} refused the connection: {error}", hint=PROXY_HINT)
-    text = str(error)
-    if isinstance(error, httpx2.ConnectTimeout):
-        why = f"{where} did not answer within {CONNECT_S:g} s"
-    elif "refused" in text.lower():
-        why = f"nothing answers at {where} (connection refused)"
-    elif any(s in text for s in ("Name or service", "nodename", "getaddrinfo", "No address")):
-        why = f"the host {host} was not found ({text})"
-    elif isinstance(error, httpx2.RemoteProtocolError):
-        why = "the server closed the connection without answering"
-    else:
-        why = f"{where} cannot be reached ({text or type(error).__name__})"
-    hint = REACH_HINT + (" " + PROXY_HINT if proxy else "")
-    return BackendError(f"Could not reach the server at {url}: {why}.", hint=hint)
-
-
-def _error_text(body: bytes) -> str:
-    """The message inside an error body of llama-server, vLLM or FastAPI."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace").strip()[:300]
-    if isinstance(data, dict):
-        error = data.get("error", data)
-        if isinstance(error, dict):
-            return str(error.get("message") or error.get("detail") or error)[:300]
-        if isinstance(data.get("detail"), str):
-            return data["detail"][:300]
-        return str(error)[:300]
-    return str(data)[:300]
-
-
-def _http_error(status: int, path: str, body: bytes, location: str = "") -> BackendError:
-    message = _error_text(body)
-    if 300 <= status < 400:
-        return BackendError(
-            f"The server redirects {path} to {location or 'another address'} (HTTP {status}).",
-            hint="Enter the address it redirects to as the server URL in Settings; the app "
-            "only talks to the URL you entered.",
-        )
-    if status in (401, 403):
-        return BackendError(
-            f"The server refused the request (HTTP {status}: {message}).",
-            hint="Check the API key in Settings.",
-        )
-    if status == 404:
-        return BackendError(f"The server has no {path} (HTTP 404).", hint=URL_HINT)
-    if status == 503:
-        return BackendError(
-            f"The server is busy or still loading its model (HTTP 503: {message}).",
-            hint="Try again in a minute.",
-        )
-    if status >= 500:
-        return BackendError(
-            f"The server failed (HTTP {status}: {message}).",
-            hint="Its log says why; try again later or tell whoever runs it.",
-        )
-    hint = ""
-    if "context" in message.lower():
-        hint = "Lower the chunk size or the context size in Settings to fit the server."
-    return BackendError(f"The server rejected the request (HTTP {status}: {message}).", hint=hint)
-
-
-class _Broken(Exception):
-    """The stream broke after the server answered: never retried."""
-
-
-class _Aborted(Exception):
-    """Raised inside the worker's request once the caller gave up on it."""
-
-
-# -- one streaming request on a worker thread ---------------------------------------------
-class _StreamCall:
-    """Sends one request on a daemon thread and queues what comes back:
-    ``("head", response, body)`` (``body`` read only for an error status), then
-    ``("line", text)`` per line, then ``("end", None)``; or ``("error", exception)``.
-
-    ``abort`` may be called from any thread: it shuts the connection's socket down (the
-    httpx2 ``trace`` hook hands each one over as it is opened), which wakes the worker from
-    a blocked read and tells the server the client is gone."""
-
-    def __init__(self, client: httpx2.Client, request: httpx2.Request) -> None:
-        self.queue: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
-        self._client = client
-        self._request = request
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._aborted = threading.Event()
-        request.extensions["trace"] = self._trace
-        self._thread = threading.Thread(target=self._run, name="remote-stream", daemon=True)
-        self._thread.start()
-
-    def _trace(self, name: str, info: dict[str, Any]) -> None:
-        if name.endswith((".connect_tcp.complete", ".start_tls.complete")):
-            stream = info.get("return_value")
-            sock = stream.get_extra_info("socket") if stream is not None else None
-            if isinstance(sock, socket.socket):
-                with self._lock:
-                    self._sockets.append(sock)
-        if self._aborted.is_set():
-            self._shutdown()
-            if not name.startswith(("http11.receive_response_body", "http11.response_closed")):
-                raise _Aborted  # still sending: stop before the next step; never in a close
-
-    def _run(self) -> None:
-        try:
-            response = self._client.send(self._request, stream=True)
-        except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
-            self.queue.put(("error", error, None))
-            return
-        try:
-            body = None
-            if response.status_code != 200:
-                body = response.read()[:65536]
-            self.queue.put(("head", response, body))
-            if body is None:
-                for line in response.iter_lines():
-                    if self._aborted.is_set():
-                        return
-                    self.queue.put(("line", line, None))
-                self.queue.put(("end", None, None))
-        except BaseException as error:  # noqa: BLE001
-            self.queue.put(("error", error, None))
-        finally:
-            response.close()
-
-    def _shutdown(self) -> None:
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
-    def abort(self) -> None:
-        self._aborted.set()
-        self._shutdown()
 
 
 class RemoteBackend:
@@ -290,7 +87,7 @@ class RemoteBackend:
         retries: int = 2,
     ) -> None:
         self.base_url = normalize_url(base_url)
-        _check_url(self.base_url)
+        check_url(self.base_url)
         self.api_key = api_key
         self.first_token_s = first_token_s
         self.silence_s = silence_s
@@ -356,7 +153,7 @@ class RemoteBackend:
     def _backoff(self, attempt: int, error: BaseException, cancel: CancelToken | None) -> None:
         """Wait before another try, or raise when the tries are used up."""
         if attempt >= self.retries:
-            raise _network_error(error, self.base_url, proxy=self.proxy) from None
+            raise network_error(error, self.base_url, proxy=self.proxy) from None
         log.info("server %s: %s; retrying", self.base_url, error or type(error).__name__)
         deadline = time.monotonic() + 0.5 * 2**attempt
         while time.monotonic() < deadline:
@@ -387,14 +184,14 @@ class RemoteBackend:
                     "silence limit in Settings.",
                 ) from None
             except httpx2.TransportError as error:
-                if not _never_answered(error):
-                    raise _network_error(error, self.base_url, proxy=self.proxy) from None
+                if not never_answered(error):
+                    raise network_error(error, self.base_url, proxy=self.proxy) from None
                 self._backoff(attempt, error, None)
         status = response.status_code
         if missing_ok and 400 <= status < 500 and status not in (401, 403):
             return None
         if status != 200:
-            raise _http_error(status, path, response.content, response.headers.get("location", ""))
+            raise http_error(status, path, response.content, response.headers.get("location", ""))
         try:
             return response.json()
         except ValueError:
@@ -491,7 +288,7 @@ class RemoteBackend:
     ) -> Iterator[Piece | Completion]:
         started = time.perf_counter()
         cancel.raise_if_cancelled()
-        reader = _Reader(self, cancel)
+        reader = Reader(self, cancel)
         try:
             body = self._chat_body(messages, sampling)
             reader.start(
@@ -503,7 +300,7 @@ class RemoteBackend:
                 )
             )
             yield from self._read(messages, sampling, reader, started)
-        except _Broken as error:
+        except Broken as error:
             raise BackendError(
                 f"The connection to the server broke in the middle of an answer: {error}.",
                 hint="Check that the server is still running, then resume: finished steps "
@@ -516,7 +313,7 @@ class RemoteBackend:
         self,
         messages: list[dict[str, str]],
         sampling: Sampling,
-        reader: _Reader,
+        reader: Reader,
         started: float,
     ) -> Iterator[Piece | Completion]:
         guard = RepetitionGuard()
@@ -617,150 +414,3 @@ class RemoteBackend:
 
     def close(self) -> None:
         self._client.close()
-
-
-class _Reader:
-    """The caller's side of a stream: retries before the server answered, then yields the
-    JSON events up to ``[DONE]``, raising Cancelled, or BackendError when a deadline
-    passes, from a loop that never blocks longer than POLL_S."""
-
-    def __init__(self, backend: RemoteBackend, cancel: CancelToken) -> None:
-        self.backend = backend
-        self.cancel = cancel
-        self.call: _StreamCall | None = None
-        self.answered = False  # response headers arrived
-        self.got_text = False  # the first piece of output arrived
-        self.comments = 0  # keep-alive comments since the last piece
-        self.deadline = time.monotonic() + backend.first_token_s
-
-    def start(self, request: Callable[[], httpx2.Request]) -> None:
-        backend = self.backend
-        for attempt in range(backend.retries + 1):
-            self.call = _StreamCall(backend._client, request())
-            kind, value, body = self._next()
-            if kind == "head":
-                response: httpx2.Response = value
-                self.answered = True
-                if body is not None:
-                    location = response.headers.get("location", "")
-                    raise _http_error(response.status_code, "/v1/chat/completions", body, location)
-                return
-            assert kind == "error"
-            if not _never_answered(value):
-                raise _network_error(value, backend.base_url, proxy=backend.proxy)
-            self.call.abort()
-            backend._backoff(attempt, value, self.cancel)
-
-    def progressed(self) -> None:
-        """Output arrived: the silence limit counts from now."""
-        self.got_text = True
-        self.comments = 0
-        self.deadline = time.monotonic() + self.backend.silence_s
-
-    def _next(self) -> tuple[str, Any, Any]:
-        assert self.call is not None
-        while True:
-            if self.cancel.cancelled:
-                self.close()
-                raise Cancelled()
-            late = time.monotonic() > self.deadline
-            try:
-                # Past the deadline, what is queued still counts: the caller may have been
-                # busy between pieces.
-                return self.call.queue.get_nowait() if late else self.call.queue.get(timeout=POLL_S)
-            except queue.Empty:
-                if late:
-                    self.close()
-                    raise self._timed_out() from None
-
-    def _timed_out(self) -> BackendError:
-        b = self.backend
-        if not self.got_text:
-            what = "has not answered" if not self.answered else "has sent no output"
-            return BackendError(
-                f"The server at {b.base_url} {what} within {b.first_token_s:g} s.",
-                hint="It may be busy with other requests or still reading a very long "
-                "prompt: raise 'Wait for the first token' in Settings, use smaller chunks, "
-                "or check the server.",
-            )
-        pings = f" (only {self.comments} keep-alive comments)" if self.comments else ""
-        return BackendError(
-            f"The server at {b.base_url} stopped sending output: nothing for "
-            f"{b.silence_s:g} s{pings}.",
-            hint="It may be overloaded or stuck. Try again (finished steps are saved), or "
-            "raise the silence limit in Settings.",
-        )
-
-    def events(self) -> Iterator[dict[str, Any]]:
-        """The JSON events of the server-sent-event stream, up to ``[DONE]``."""
-        while True:
-            kind, value, _ = self._next()
-            if kind == "end":
-                raise _Broken("the server closed the connection before the end of the answer")
-            if kind == "error":
-                if isinstance(value, httpx2.ReadTimeout):
-                    raise self._timed_out()
-                raise _Broken(str(value) or type(value).__name__)
-            field, _, data = str(value).partition(":")
-            data = data.strip()
-            if field not in ("data", "error"):
-                if not field and data:
-                    self.comments += 1  # ": ping": proves nothing about the generation
-                continue  # blank separators, event names, ids
-            if data == "[DONE]":
-                return
-            try:
-                event = json.loads(data)
-            except ValueError:
-                event = None
-            if not isinstance(event, dict):
-                raise BackendError(
-                    f"The server sent a malformed stream: {data[:80]!r}",
-                    hint=f"Is {self.backend.base_url} an OpenAI-compatible server "
-                    "(llama-server, vLLM)?",
-                )
-            if field == "error" or event.get("error"):  # "error:" is llama-server's
-                raise BackendError(
-                    f"The server stopped with an error: {_error_text(data.encode())}",
-                    hint="Its log says more; try again, or use smaller chunks.",
-                )
-            if "usage" in event or any(c.get("finish_reason") for c in event.get("choices") or []):
-                self.progressed()  # the end of an answer is output too
-            yield event
-
-    def close(self) -> None:
-        if self.call is not None:
-            self.call.abort()
-
-
-# -- API keys: kept in the system keyring, never in settings files ----------------------
-def api_key_from_keyring(url: str) -> str | None:
-    """The API key stored for this server, or None (also when no keyring is available)."""
-    import keyring
-    from keyring.errors import KeyringError
-
-    try:
-        return keyring.get_password(KEYRING_SERVICE, normalize_url(url)) or None
-    except (KeyringError, RuntimeError) as error:
-        log.warning("could not read the API key from the keyring: %s", error)
-        return None
-
-
-def store_api_key(url: str, key: str) -> None:
-    """Save the key for this server in the system keyring; an empty key deletes it."""
-    import keyring
-    from keyring.errors import KeyringError, PasswordDeleteError
-
-    account = normalize_url(url)
-    try:
-        if key:
-            keyring.set_password(KEYRING_SERVICE, account, key)
-        else:
-            with contextlib.suppress(PasswordDeleteError):  # nothing stored: fine
-                keyring.delete_password(KEYRING_SERVICE, account)
-    except (KeyringError, RuntimeError) as error:
-        raise BackendError(
-            f"The API key could not be saved in the system keyring: {error}",
-            hint="Install or unlock a keyring (GNOME Keyring, KWallet, macOS Keychain, "
-            "Windows Credential Manager).",
-        ) from None

@@ -21,7 +21,8 @@ from keyring.errors import PasswordDeleteError
 
 from app.errors import BackendError, Cancelled
 from app.llm.backend import CancelToken, Completion, Piece, Sampling, complete
-from app.llm.remote import RemoteBackend, api_key_from_keyring, store_api_key
+from app.llm.remote import RemoteBackend
+from app.llm.remote_keys import api_key_from_keyring, store_api_key
 
 from .conftest import free_port
 

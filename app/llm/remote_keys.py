@@ -1,0 +1,45 @@
+"""API keys of remote servers: kept in the system keyring, never in settings files."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from app.errors import BackendError
+from app.llm.remote_errors import normalize_url
+
+log = logging.getLogger("app.llm")
+
+KEYRING_SERVICE = "QwenLongReader"
+
+
+def api_key_from_keyring(url: str) -> str | None:
+    """The API key stored for this server, or None (also when no keyring is available)."""
+    import keyring
+    from keyring.errors import KeyringError
+
+    try:
+        return keyring.get_password(KEYRING_SERVICE, normalize_url(url)) or None
+    except (KeyringError, RuntimeError) as error:
+        log.warning("could not read the API key from the keyring: %s", error)
+        return None
+
+
+def store_api_key(url: str, key: str) -> None:
+    """Save the key for this server in the system keyring; an empty key deletes it."""
+    import keyring
+    from keyring.errors import KeyringError, PasswordDeleteError
+
+    account = normalize_url(url)
+    try:
+        if key:
+            keyring.set_password(KEYRING_SERVICE, account, key)
+        else:
+            with contextlib.suppress(PasswordDeleteError):  # nothing stored: fine
+                keyring.delete_password(KEYRING_SERVICE, account)
+    except (KeyringError, RuntimeError) as error:
+        raise BackendError(
+            f"The API key could not be saved in the system keyring: {error}",
+            hint="Install or unlock a keyring (GNOME Keyring, KWallet, macOS Keychain, "
+            "Windows Credential Manager).",
+        ) from None
