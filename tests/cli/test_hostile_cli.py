@@ -20,7 +20,7 @@ import pytest
 
 from app.agent.events import RunCancelled, RunFailed
 from app.agent.queue import Question, ask_many
-from app.cli import Printer, drive
+from app.cli.transcript import Printer, drive
 from app.store.database import open_database
 from tests.agent.test_engine import SETTINGS, document
 from tests.conftest import make_pdf

@@ -159,7 +159,8 @@ def test_models_plan_for_a_file_and_a_mac(tmp_path):
 
 
 def test_cli_placement_flags_imply_manual():
-    from app.cli import build_parser, settings_from_args
+    from app.cli import build_parser
+    from app.model_options import settings_from_args
 
     args = build_parser().parse_args(["ask", "f.pdf", "q?", "--n-cpu-moe", "12"])
     settings = settings_from_args(args)

@@ -98,7 +98,7 @@ def test_a_collection_run_names_every_document_and_page(store, room):
 
 
 def test_a_changed_member_is_flagged_and_a_resume_refused(store, room, capsys):
-    from app import cli
+    from app.cli.documents import reload_document
 
     doc = load_collection([room], name="Harbor deal")
     doc_id, events = run_collection(store, doc)
@@ -111,14 +111,14 @@ def test_a_changed_member_is_flagged_and_a_resume_refused(store, room, capsys):
     args = argparse.Namespace(password=None, accept_damaged=False)
     row = store.get_document_row(doc_id)
     with pytest.raises(UserError, match="has changed since the run read it.*no longer there"):
-        cli.reload_document(store, args, doc_id, row, "run 1")
+        reload_document(store, args, doc_id, row, "run 1")
     data = bundle(store.get_run(events[-1].run_id), row, [], collections.members_of(store, doc_id),
                   {c.member.index: c.what for c in changes})  # fmt: skip
     assert "changed on disk since" in to_markdown(data)
 
 
 def test_a_named_collection_is_reused_and_reread_from_disk(store, room):
-    from app import cli
+    from app.cli.documents import reload_document
 
     doc = load_collection([room], name="Harbor deal")
     doc_id = store.add_document(doc)
@@ -126,7 +126,7 @@ def test_a_named_collection_is_reused_and_reread_from_disk(store, room):
     assert collections.find_collection(store, "Harbor deal") == doc_id
     assert collections.list_collections(store) == [("Harbor deal", 3)]
     args = argparse.Namespace(password=None, accept_damaged=False)
-    again = cli.reload_document(store, args, doc_id, store.get_document_row(doc_id), "x")
+    again = reload_document(store, args, doc_id, store.get_document_row(doc_id), "x")
     assert again.sha256 == doc.sha256 and again.text == doc.text
     # reordered: a new collection document; the name follows it, the old row stays
     reordered = load_collection(sorted(room.iterdir(), reverse=True), name="Harbor deal")
