@@ -23,6 +23,20 @@ def collect_garbage_after_each_test():
 
 
 @pytest.fixture(autouse=True)
+def memory_keyring():
+    """Every test gets an empty keyring in memory, never the user's real one."""
+    import keyring
+
+    from tests.fakes import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    memory = MemoryKeyring()
+    keyring.set_keyring(memory)
+    yield memory
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture(autouse=True)
 def app_home(tmp_path, monkeypatch) -> Path:
     """Every test gets its own data/config/cache folders: never the user's real ones."""
     home = tmp_path / "home"

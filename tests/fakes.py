@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError
+
 from app.llm.backend import (
     CancelToken,
     Completion,
@@ -63,3 +66,23 @@ class FakeBackend:
 
     def close(self) -> None:
         pass
+
+
+class MemoryKeyring(KeyringBackend):
+    """A system keyring in memory: tests never read or write the real one."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.data.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.data[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.data.pop((service, username), None) is None:
+            raise PasswordDeleteError(username)

@@ -25,7 +25,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.errors import BackendError
 from app.llm.factory import DEMO_NOTE
+from app.llm.remote_keys import api_key_from_keyring, store_api_key
 from app.settings import FIRST_TOKEN_RANGE_S, KV_TYPES, SILENCE_RANGE_S, Settings
 
 PROXY_NOTE = (
@@ -100,6 +102,15 @@ class SettingsDialog(QDialog):
         demo.setWordWrap(True)
         self.remote_url = QLineEdit(s.remote_url, placeholderText="http://gpu-server:8080")
         self.remote_model = QLineEdit(s.remote_model, placeholderText="(first model served)")
+        saved_key = bool(s.remote_url) and api_key_from_keyring(s.remote_url) is not None
+        # Never shown back: typing replaces the saved key, the box below removes it.
+        self.api_key = QLineEdit(
+            placeholderText="saved in the system keyring" if saved_key else "none"
+        )
+        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_key.setAccessibleName("API key")
+        self.forget_key = QCheckBox("Remove the saved key")
+        self.forget_key.setVisible(saved_key)
         self.parallel = _spin(1, 64, s.remote_parallel)
         self.first_token = _seconds(FIRST_TOKEN_RANGE_S, s.remote_timeout_s, 10)
         self.first_token.setAccessibleName("Wait for the first token")
@@ -125,6 +136,8 @@ class SettingsDialog(QDialog):
                 ("", demo),
                 ("Server URL:", self.remote_url),
                 ("Model on server:", self.remote_model),
+                ("API key:", self.api_key),
+                ("", self.forget_key),
                 ("Parallel questions:", self.parallel),
                 ("Wait for first token:", self.first_token),
                 ("Longest token gap:", self.silence),
@@ -315,5 +328,23 @@ class SettingsDialog(QDialog):
         if problems:
             self.error.setText("Not saved: " + "; ".join(problems) + ".")
             return
+        if not self._save_api_key(settings.remote_url):
+            return
         self.result_settings = settings
         self.accept()
+
+    def _save_api_key(self, url: str) -> bool:
+        """The key goes to the system keyring under the server's URL, never to the
+        settings file; False (and the reason shown) when it cannot be kept."""
+        key = self.api_key.text().strip()
+        if not key and not self.forget_key.isChecked():
+            return True
+        if not url:
+            self.error.setText("Not saved: enter the server URL the API key is for.")
+            return False
+        try:
+            store_api_key(url, "" if self.forget_key.isChecked() else key)
+        except BackendError as error:
+            self.error.setText(f"Not saved: {error.message} {error.hint}")
+            return False
+        return True

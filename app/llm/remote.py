@@ -52,7 +52,7 @@ from app.llm.remote_errors import (
     never_answered,
     normalize_url,
 )
-from app.llm.remote_keys import api_key_from_keyring
+from app.llm.remote_keys import api_key_for
 from app.llm.remote_stream import Broken, Reader
 from app.records import CallStats
 
@@ -131,12 +131,12 @@ class RemoteBackend:
 
     @classmethod
     def from_settings(cls, settings: Settings, api_key: str | None = None) -> RemoteBackend:
-        """The server, waits and proxy the user configured; the API key from the system
-        keyring unless given."""
+        """The server, waits and proxy the user configured; the API key unless given from
+        app.llm.remote_keys (QWENLONG_READER_API_KEY, else the keyring)."""
         return cls(
             settings.remote_url,
             settings.remote_model,
-            api_key=api_key if api_key is not None else api_key_from_keyring(settings.remote_url),
+            api_key=api_key if api_key is not None else api_key_for(settings.remote_url),
             n_ctx=settings.n_ctx,
             first_token_s=settings.remote_timeout_s,
             silence_s=settings.remote_silence_s,

@@ -1,9 +1,15 @@
-"""API keys of remote servers: kept in the system keyring, never in settings files."""
+"""API keys of remote servers: kept in the system keyring, never in settings files.
+
+The Settings dialog saves a key per server URL. Where no keyring exists (a headless
+server, a CI job) the key can be given for one process in QWENLONG_READER_API_KEY; it
+wins over a saved one because it is the more explicit of the two. OPENAI_API_KEY is not
+read: a key set for another tool must not be sent to a team's server by surprise."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 
 from app.errors import BackendError
 from app.llm.remote_errors import normalize_url
@@ -11,6 +17,12 @@ from app.llm.remote_errors import normalize_url
 log = logging.getLogger("app.llm")
 
 KEYRING_SERVICE = "QwenLongReader"
+API_KEY_ENV = "QWENLONG_READER_API_KEY"
+
+
+def api_key_for(url: str) -> str | None:
+    """The key to send to this server: QWENLONG_READER_API_KEY, else the saved one."""
+    return os.environ.get(API_KEY_ENV, "").strip() or api_key_from_keyring(url)
 
 
 def api_key_from_keyring(url: str) -> str | None:

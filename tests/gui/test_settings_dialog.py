@@ -101,3 +101,39 @@ def test_a_bad_proxy_is_refused_with_the_reason_and_not_saved(qtbot, proxy):
     _save(qtbot, dialog)
     assert dialog.result_settings is not None
     assert dialog.result_settings.proxy_url == "https://proxy.example:3128"
+
+
+# -- the server's API key: in the system keyring, never in the settings file --------------
+def test_an_api_key_typed_in_goes_to_the_keyring_not_the_settings_file(qtbot, memory_keyring):
+    dialog = _dialog(qtbot, SERVER)
+    assert dialog.api_key.echoMode() == dialog.api_key.EchoMode.Password
+    assert not dialog.forget_key.isVisibleTo(dialog)  # nothing saved yet
+    _type(qtbot, dialog.api_key, "sk-team-123")
+    _save(qtbot, dialog)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    save_settings(dialog.result_settings)
+    assert memory_keyring.data == {("QwenLongReader", "http://gpu-server:8080"): "sk-team-123"}
+    assert "sk-team-123" not in settings_path().read_text(encoding="utf-8")
+
+    again = _dialog(qtbot, load_settings())
+    assert again.api_key.text() == "" and "saved" in again.api_key.placeholderText()
+    assert again.forget_key.isVisibleTo(again)
+    again.forget_key.setChecked(True)
+    _save(qtbot, again)
+    assert again.result() == QDialog.DialogCode.Accepted and memory_keyring.data == {}
+
+
+def test_an_api_key_without_a_server_url_or_a_keyring_is_refused_with_the_reason(qtbot):
+    import keyring
+    from keyring.backends import fail
+
+    dialog = _dialog(qtbot, Settings())  # the local model, no server URL yet
+    _type(qtbot, dialog.api_key, "sk-1")
+    _save(qtbot, dialog)
+    assert dialog.result_settings is None and "enter the server URL" in dialog.error.text()
+
+    keyring.set_keyring(fail.Keyring())  # a machine without one (conftest restores it)
+    _type(qtbot, dialog.remote_url, "http://gpu-server:8080")
+    _save(qtbot, dialog)
+    assert dialog.result_settings is None
+    assert "keyring" in dialog.error.text() and dialog.error.text().startswith("Not saved: ")

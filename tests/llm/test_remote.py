@@ -16,13 +16,12 @@ from typing import Any
 
 import keyring
 import pytest
-from keyring.backend import KeyringBackend
-from keyring.errors import PasswordDeleteError
 
 from app.errors import BackendError, Cancelled
 from app.llm.backend import CancelToken, Completion, Piece, Sampling, complete
 from app.llm.remote import RemoteBackend
-from app.llm.remote_keys import api_key_from_keyring, store_api_key
+from app.llm.remote_keys import API_KEY_ENV, api_key_for, api_key_from_keyring, store_api_key
+from tests.fakes import MemoryKeyring
 
 from .conftest import free_port
 
@@ -653,24 +652,6 @@ def test_a_redirect_is_not_followed(stub):
 
 
 # -- API keys -----------------------------------------------------------------------------
-class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.data: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.data.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.data[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        if self.data.pop((service, username), None) is None:
-            raise PasswordDeleteError(username)
-
-
 @pytest.fixture
 def use_keyring() -> Iterator[Callable[[Any], None]]:
     previous = keyring.get_keyring()
@@ -697,3 +678,14 @@ def test_no_keyring_on_this_machine(use_keyring):
     assert api_key_from_keyring("http://gpu:8080") is None
     with pytest.raises(BackendError, match="keyring"):
         store_api_key("http://gpu:8080", "sk-1")
+
+
+def test_the_environment_key_wins_over_the_saved_one(memory_keyring, monkeypatch):
+    store_api_key("http://gpu:8080", "sk-saved")
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    assert api_key_for("http://gpu:8080/v1") == "sk-saved"
+    monkeypatch.setenv(API_KEY_ENV, " sk-env ")
+    assert api_key_for("http://gpu:8080") == "sk-env"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-other-tool")  # never read
+    monkeypatch.delenv(API_KEY_ENV)
+    assert api_key_for("http://other:8080") is None
