@@ -1,7 +1,7 @@
 """Opening the database file: what a failure means to the user, whether the file can be
 written, a read-only connection that misses no page, and WAL mode.
 
-The Store (database.py) opens its connection with these; nothing here knows a table.
+StoreBase (base.py) opens its connection with these; nothing here knows a table.
 """
 
 from __future__ import annotations
