@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.bench import synthetic_text
+from app.bench.synthetic import synthetic_text
 
 
 def ui_stall_child(steps: int) -> None:
