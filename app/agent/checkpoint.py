@@ -2,8 +2,9 @@
 
 A write that finds the database locked by another program waits and retries (sending
 DatabaseWaiting) for minutes, not the 5 s busy timeout; a computed step or answer whose
-write fails (locked, disk full) is kept in memory for this process's life and written
-first on resume, so the model is not asked again.
+write fails (locked, disk full) is kept in memory for this process's life, and in a
+side file (app/agent/unsaved.py) for the next process, and written first on resume, so
+the model is not asked again.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import logging
 import os
 import time
 from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import TypeVar
 
 from app.agent.events import DatabaseWaiting, Event
 from app.agent.run_store import RunStore
+from app.agent.unsaved import read_unsaved, write_unsaved
 from app.errors import DatabaseBusy, StoreError
 from app.llm.backend import CancelToken
 from app.records import AnswerRecord, RunStatus, StepRecord
@@ -35,6 +38,8 @@ _NOTICE_EVERY_S = 10.0
 # run) writes them instead of asking the model again.
 _UNSAVED_STEPS: dict[str, dict[int, list[StepRecord]]] = {}
 _UNSAVED_ANSWERS: dict[str, dict[int, AnswerRecord]] = {}
+_SPILLED: dict[str, dict[int, Path]] = {}  # runs whose unsaved results are in a side file
+_LOADED: set[str] = set()  # databases whose side files this process has read
 
 
 def default_db_wait() -> float:
@@ -53,6 +58,41 @@ class Checkpoints:
         where = str(store.path)
         self.unsaved_steps = _UNSAVED_STEPS.setdefault(where, {})
         self.unsaved_answers = _UNSAVED_ANSWERS.setdefault(where, {})
+        self.spilled = _SPILLED.setdefault(where, {})
+        self.on_disk = where != ":memory:"  # an unsaved run (protected document): no file
+        if self.on_disk and where not in _LOADED:
+            _LOADED.add(where)
+            self._load_side_files()
+
+    def _load_side_files(self) -> None:
+        """What an earlier process computed and could not write, for resume to write."""
+        path = Path(self.store.path)
+        for run_id, (steps, answer) in read_unsaved(path).items():
+            pending = self.unsaved_steps.setdefault(run_id, [])
+            known = {step.index for step in pending}
+            pending.extend(step for step in steps if step.index not in known)
+            pending.sort(key=lambda step: step.index)
+            if not pending:
+                self.unsaved_steps.pop(run_id, None)
+            if answer is not None:
+                self.unsaved_answers.setdefault(run_id, answer)
+            self.spilled[run_id] = path
+
+    def spill(self, run_id: int) -> Path | None:
+        """Write ``run_id``'s unsaved results to its side file (or remove the file when
+        none are left); the file, or None."""
+        if not self.on_disk:
+            return None
+        steps = self.unsaved_steps.get(run_id, [])
+        answer = self.unsaved_answers.get(run_id)
+        if not steps and answer is None and run_id not in self.spilled:
+            return None
+        kept = write_unsaved(Path(self.store.path), run_id, steps, answer)
+        if kept is None:
+            self.spilled.pop(run_id, None)
+        else:
+            self.spilled[run_id] = kept
+        return kept
 
     def pending(self, run_id: int) -> int:
         """How many computed results of ``run_id`` wait to be written."""
@@ -95,9 +135,16 @@ class Checkpoints:
         pending = self.unsaved_steps.setdefault(run_id, [])
         if step not in pending:
             pending.append(step)
-        yield from self.persist(
-            run_id, f"step {step.index + 1}", lambda: self.store.save_step(run_id, step), cancel
-        )
+        try:
+            yield from self.persist(
+                run_id,
+                f"step {step.index + 1}",
+                lambda: self.store.save_step(run_id, step),
+                cancel,
+            )
+        except BaseException:  # given up, cancelled, disk full: the next process has it
+            self.spill(run_id)
+            raise
         self.forget_step(run_id, step)
 
     def forget_step(self, run_id: int, step: StepRecord) -> None:
@@ -106,15 +153,23 @@ class Checkpoints:
             pending.remove(step)
         if not pending:
             self.unsaved_steps.pop(run_id, None)
+        if run_id in self.spilled:
+            self.spill(run_id)
 
     def save_answer(
         self, run_id: int, answer: AnswerRecord, cancel: CancelToken
     ) -> Generator[Event, None, int]:
         self.unsaved_answers[run_id] = answer  # until it is written
-        answer_id = yield from self.persist(
-            run_id, "the answer", lambda: self.store.save_answer(run_id, answer), cancel
-        )
+        try:
+            answer_id = yield from self.persist(
+                run_id, "the answer", lambda: self.store.save_answer(run_id, answer), cancel
+            )
+        except BaseException:
+            self.spill(run_id)
+            raise
         self.unsaved_answers.pop(run_id, None)
+        if run_id in self.spilled:
+            self.spill(run_id)
         return answer_id
 
     def set_status_quietly(self, run_id: int, status: RunStatus, error: str | None = None) -> None:

@@ -223,13 +223,15 @@ class Engine:
         problem (a lock or a full disk often prevents even that; the run then reads as
         interrupted once this process lets go of it), failed otherwise."""
         pending = self.checkpoints.pending(run_id)
-        kept = (
-            f" {'One computed result is' if pending == 1 else f'{pending} computed results are'} "
-            "kept in memory and will be written first when the run is resumed by this "
-            "process (in the window: press Resume)."
-            if pending
-            else ""
-        )
+        kept = ""
+        if pending:
+            what = "One computed result is" if pending == 1 else f"{pending} computed results are"
+            side_file = self.checkpoints.spilled.get(run_id)
+            where = f"in {side_file}" if side_file else "in memory, by this process,"
+            kept = (
+                f" {what} kept {where} and will be written first when the run is resumed "
+                f"(python -m app resume {run_id}, or Resume in the window)."
+            )
         quietly = self.checkpoints.set_status_quietly
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             error = StoreError(

@@ -5,6 +5,7 @@ program's database, a bare resume, a full disk under the log file."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import shutil
@@ -153,11 +154,26 @@ def test_a_database_locked_mid_run_is_waited_for_then_the_run_stops_with_code_5(
     out = "".join(seen)
     err = proc.stderr.read() if proc.stderr else ""
     assert proc.returncode == 5, (out, err)
-    assert "Waiting for the database" in out and "kept in memory" in out
-    assert "stayed locked" in out and "Traceback" not in err
+    assert "Waiting for the database" in out and "stayed locked" in out
+    assert "Traceback" not in err
     run_id = int(header.split()[1].rstrip(":"))
     store = open_database(db_path(env))
     assert store.get_run(run_id).status == "interrupted"  # not left 'running'
+    # The process has ended, the computed step has not: it is in a side file, owner-only.
+    side_files = list((Path(env["QWENLONG_READER_HOME"]) / "data" / "unsaved").glob("*.json"))
+    assert len(side_files) == 1 and f"kept in {side_files[0]}" in out
+    assert side_files[0].stat().st_mode & 0o077 == 0
+    kept = json.loads(side_files[0].read_text(encoding="utf-8"))["steps"]
+    assert [step["index"] for step in kept] == [len(store.get_run(run_id).steps)]
+    # A new process writes it first instead of asking the model again, then drops the file.
+    resumed = app("resume", str(run_id), env=env)
+    assert resumed.returncode == 0, (resumed.stdout, resumed.stderr)
+    run = store.get_run(run_id)
+    assert run.status == "finished"
+    step = run.steps[kept[0]["index"]]
+    assert step.stats.raw_output == kept[0]["stats"]["raw_output"]
+    assert step.stats.wall_ms == kept[0]["stats"]["wall_ms"]  # the same call, not a new one
+    assert not side_files[0].exists()
 
 
 # -- a bare resume continues with the run's own settings ----------------------------------
