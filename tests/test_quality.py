@@ -10,7 +10,8 @@ import pytest
 from app.agent.chunking import plan_chunks
 from app.gui.quality_plot import Bar, HistoryPoint, draw
 from app.quality import main
-from app.quality.harness import history, resolve_methods
+from app.quality.command import resolve_methods
+from app.quality.report import history
 from app.quality.retrieval import BM25, select, terms
 from app.quality.scoring import contains_match, exact_match, extract_answer, normalize
 from app.quality.synth import CHARS_PER_TOKEN, CITIES, OFFICES, generate

@@ -10,6 +10,6 @@ from app.llm.backend import Backend
 
 
 def main(argv: Sequence[str] | None = None, backend: Backend | None = None) -> int:
-    from app.quality.harness import main as run
+    from app.quality.command import main as run
 
     return run(argv, backend)
