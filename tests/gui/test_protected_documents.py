@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from app import paths
 from app.gui.main import make_app
-from app.gui.window import UNKEPT_FILE, MainWindow
+from app.gui.unkept import UNKEPT_FILE
+from app.gui.window import MainWindow
 from app.settings import Settings
 from app.store.database import open_database
 

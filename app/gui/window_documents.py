@@ -1,0 +1,224 @@
+"""The main window's documents: opening files, folders and collections (a file dialog,
+drag and drop, recent files, history), and what a protected or damaged file asks first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox
+
+from app.documents.ingest import SUPPORTED_FORMATS, load_document
+from app.documents.model import Document, DocumentDamaged
+from app.errors import PasswordRequired
+from app.gui.safe_text import plain_html
+from app.gui.window_state import WindowState
+from app.gui.workers import Task, start_task
+from app.settings import save_settings
+from app.store import collections
+
+# From ingestion's list, so a new format is offered as soon as it can be read. "All files"
+# stays: a file is read by its content, whatever its name (documents/formats.py).
+FILE_FILTER = (
+    f"Documents ({' '.join('*' + ext for ext in SUPPORTED_FORMATS)});;"
+    "Word documents (*.docx);;Web pages (*.html *.htm *.xhtml);;All files (*)"
+)
+MAX_RECENT = 10
+
+
+class WindowDocuments(WindowState):
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent_files:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_file(p))
+        self.recent_menu.setEnabled(bool(self.settings.recent_files))
+
+    def _choose_file(self) -> None:
+        # Several files selected: one collection, read in the order of their names.
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Open a document (several: read as one collection)", "", FILE_FILTER
+        )
+        if len(paths) > 1:
+            self.open_files(sorted(paths))
+        elif paths:
+            self.open_file(paths[0])
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if len(paths) > 1 or (paths and Path(paths[0]).is_dir()):
+            self.open_files(paths)  # several files or a folder: one collection
+        elif paths:
+            self.open_file(paths[0])
+
+    def edit_collection(self) -> None:
+        """File > collection: name the documents and set their reading order."""
+        from app.gui.collection_dialog import CollectionDialog
+
+        doc = self.document
+        paths = [m.path for m in doc.members] if doc is not None and doc.members else []
+        name = doc.title if doc is not None and doc.members else ""
+        self.collection_dialog = CollectionDialog(paths, name, FILE_FILTER, self)
+        if self.collection_dialog.exec():
+            dialog = self.collection_dialog
+            self.open_files(dialog.paths(), dialog.name.text().strip())
+
+    def open_files(self, paths: list[str], name: str = "") -> None:
+        """Read several files or a folder as one collection (documents/collection.py)."""
+        from app.documents.collection import load_collection
+
+        self.statusBar().showMessage(f"Opening {len(paths)} documents as a collection…")
+        settings = self.settings
+
+        def job(progress: Any) -> Document:
+            return load_collection(
+                paths,
+                name=name,
+                load=lambda path: load_document(
+                    path,
+                    drop_headers_footers=settings.drop_headers_footers,
+                    ocr=settings.ocr,
+                ),
+            )
+
+        task = Task(job)
+        task.signals.done.connect(lambda doc: self._document_loaded(doc, None))
+        task.signals.failed.connect(
+            lambda message, error: self._document_failed(paths[0], message, error)
+        )
+        self._task = task
+        start_task(task)
+
+    def open_file(
+        self,
+        path: str,
+        password: str | None = None,
+        accept_damaged: bool = False,
+        keep_runs: bool = False,
+    ) -> None:
+        if Path(path).is_dir():  # a folder (from history or recent files): a collection
+            self.open_files([path])
+            return
+        self.statusBar().showMessage(f"Opening {Path(path).name}…")
+        settings = self.settings
+
+        def job(progress: Any) -> Document:
+            return load_document(
+                Path(path),
+                password=password,
+                drop_headers_footers=settings.drop_headers_footers,
+                ocr=settings.ocr,
+                progress=progress,
+                accept_damaged=accept_damaged,
+            )
+
+        task = Task(job)
+        task.signals.progress.connect(
+            lambda done, total: self.statusBar().showMessage(f"Reading page {done} of {total}…")
+        )
+        task.signals.done.connect(lambda doc: self._document_loaded(doc, password, keep_runs))
+        task.signals.failed.connect(
+            lambda message, error: self._document_failed(path, message, error, password)
+        )
+        self._task = task  # keep the signals object alive until it reports
+        start_task(task)
+
+    def _document_failed(
+        self, path: str, message: str, error: object, password: str | None = None
+    ) -> None:
+        self.statusBar().clearMessage()
+        self._show_pending_run()  # the stored run is still worth reading without its file
+        if isinstance(error, PasswordRequired):
+            password, ok = QInputDialog.getText(
+                self,
+                "Password needed",
+                f"{Path(path).name} is encrypted. Password:",
+                QLineEdit.EchoMode.Password,
+            )
+            if ok and password:
+                # Asked with the password: a run's memory, answer and citations quote
+                # the document, so they are kept only with consent (README).
+                keep = QMessageBox.question(
+                    self,
+                    "Keep runs of this protected document?",
+                    "Keep the runs you make on this document in the history? Their "
+                    "memory, answers and cited passages quote it, readable without its "
+                    "password.\n\nNo: they are deleted when you close the document or "
+                    "the window. The document's text itself is never stored.",
+                    defaultButton=QMessageBox.StandardButton.No,
+                )
+                self.open_file(path, password, keep_runs=keep == QMessageBox.StandardButton.Yes)
+            return
+        if isinstance(error, DocumentDamaged):
+            answer = QMessageBox.question(
+                self,
+                "The file is damaged",
+                plain_html(
+                    f"{error.message}\n\nRead only the {error.pages_read} pages that "
+                    "survived? Answers will cover only those pages."
+                ),
+                defaultButton=QMessageBox.StandardButton.No,
+            )
+            if answer == QMessageBox.StandardButton.Yes:
+                self.open_file(path, password, accept_damaged=True)
+            return
+        QMessageBox.warning(self, "Could not open the document", plain_html(message))
+
+    def _document_loaded(
+        self, document: Document, password: str | None, keep_runs: bool = False
+    ) -> None:
+        # the protected document shown before, if its runs go (unless a run on it goes on)
+        self.unkept.forget(self.store, spare=self.document_id if self.busy else None)
+        self.document, self.password = document, password
+        self.document_id = self.store.add_document(document)
+        if document.protected and not keep_runs:
+            self.unkept.add(self.document_id)  # deleted at next start after a crash
+        self.viewer.show_document(document, password)
+        self.timeline.set_document(document)
+        warnings = " ".join(document.warnings)
+        self.statusBar().showMessage(
+            f"{document.title}: {document.page_count} pages, {len(document.text):,} characters. "
+            + warnings
+        )
+        recent = [document.path] + [p for p in self.settings.recent_files if p != document.path]
+        self.settings = self.settings.with_changes(recent_files=tuple(recent[:MAX_RECENT]))
+        save_settings(self.settings)
+        self._fill_recent()
+        self._refresh_library()
+        self.plan = None
+        self.ask_panel._replan()
+        self.document_opened.emit(document)
+        self._show_pending_run()
+
+    def _show_pending_run(self) -> None:
+        run_id, self._run_after_open = self._run_after_open, None
+        if run_id is not None:
+            self.show_run(run_id, open_document=False)
+
+    def _open_stored_document(self, document_id: int) -> None:
+        if document_id != self.document_id:
+            row = self.store.get_document_row(document_id)
+            members = collections.members_of(self.store, document_id)
+            if not members:
+                self.open_file(row["path"])
+                return
+            # A collection: its files as they are now; one changed since is said, not hidden
+            changes = collections.changed_members(members)
+            if changes:
+                QMessageBox.warning(
+                    self,
+                    "A document of the collection changed",
+                    plain_html(
+                        "; ".join(c.describe() for c in changes)
+                        + ".\n\nIts stored runs show what was read then; new questions "
+                        "read the files as they are now."
+                    ),
+                )
+            present = [m.path for m in members if Path(m.path).exists()]
+            if len(present) >= 2:
+                self.open_files(present, row["title"])
