@@ -7,7 +7,8 @@ from PySide6.QtWidgets import QMessageBox
 from app.gui.about import about_box
 from app.gui.main import make_app
 from app.gui.window import MainWindow
-from app.llm.build_info import BuildInfo, Device, Driver, assess
+from app.llm.build_info import assess
+from app.llm.build_probe import BuildInfo, Device, Driver
 from app.llm.hardware import GPU, Hardware
 from app.settings import Settings
 

@@ -15,14 +15,11 @@ import pytest
 from app.llm.build_info import (
     CUDA_ERROR_INSUFFICIENT_DRIVER,
     CUDA_ERROR_NO_DEVICE,
-    BuildInfo,
-    Device,
-    Driver,
     artifact_name,
     assess,
     build_report,
-    probe_build,
 )
+from app.llm.build_probe import BuildInfo, Device, Driver, probe_build
 from app.llm.hardware import GPU, Hardware
 
 GiB = 1024**3
