@@ -59,7 +59,10 @@ def reading_order(blocks: list[PageBlock], page_width: float) -> list[PageBlock]
 def _page_blocks(page: pymupdf.Page, ocr: bool) -> list[Block]:
     textpage = None
     if ocr:
-        textpage = page.get_textpage_ocr(full=False, dpi=200)
+        # Partial OCR (only the page's images) copies the page into a PDF first, which
+        # fails for a page of an image file ("source or target not a PDF"): an image is
+        # all image anyway, so it is read whole.
+        textpage = page.get_textpage_ocr(full=not page.parent.is_pdf, dpi=200)
     raw = page.get_text("blocks", textpage=textpage)
     return [(b[0], b[1], b[2], b[3], b[4]) for b in raw if b[6] == 0 and b[4].strip()]
 
