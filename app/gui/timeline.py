@@ -9,10 +9,7 @@ as the model writes them, with the time left; a cancel says exactly which steps 
 
 from __future__ import annotations
 
-import html
-import time
-
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -22,31 +19,26 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTabWidget,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from app.agent.events import Chunk, StepRecord
 from app.documents.model import Document
+from app.gui.live_step import LiveStep
 from app.gui.memory_chart import MemoryChart, Point
-from app.gui.memory_text import (
-    PHASES,
-    Partial,
-    approx_tokens,
-    change_weight,
-    churn,
-    page_words,
-    parse_partial,
-    problems_in_words,
-    where_read,
-)
-from app.gui.memory_view import MemoryView, live_html
+from app.gui.memory_text import approx_tokens, change_weight, churn, page_words, problems_in_words
+from app.gui.memory_view import MemoryView
 from app.gui.plan_cards import PlanCards
 from app.gui.reading_map import Band, ReadingMap, band_tooltip
+from app.gui.timeline_text import (
+    STATUS_LABELS,
+    documents_read,
+    kept_words,
+    single_pass_words,
+    step_summary,
+)
 from app.units import human_duration
-
-LIVE_MS = 50  # the live view is redrawn at most this often while tokens stream
 
 EMPTY_HELP = (
     "<p style='color: gray'>When the memory agent reads a long document, the strip on the "
@@ -55,58 +47,6 @@ EMPTY_HELP = (
     "the memory it wrote - each line linked to the passage it came from - its plan, what "
     "changed, and its pages in the viewer. A single-pass answer has no steps.</p>"
 )
-
-
-def documents_read(document: Document, pages_read: set[int]) -> str:
-    """Coverage of a collection: "read 2 of 3 documents, 14 of 20 pages"."""
-    done = sum(
-        1
-        for m in document.members
-        if all(p in pages_read for p in range(m.first_page, m.first_page + m.page_count))
-    )
-    return (
-        f"Read {done} of {len(document.members)} documents, "
-        f"{len(pages_read):,} of {document.page_count:,} pages"
-    )
-
-
-def step_summary(
-    step: StepRecord,
-    total: int,
-    is_demo: bool = False,
-    diff: str = "",
-    document: Document | None = None,
-) -> str:
-    """The step's line in the list: pages, tokens, time, then what it added to the memory
-    (its first new line) or, when it went wrong, what went wrong."""
-    c, stats = step.chunk, step.stats
-    trouble = problems_in_words(step, is_demo)
-    flags = " ⚠" if trouble else ""
-    added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+")]
-    added = [line for line in added if line]
-    if added:
-        first_line = "+ " + added[0][:80]
-    elif diff:
-        first_line = "(lines removed only)"
-    elif step.index > 0:
-        first_line = "(memory unchanged)"
-    else:
-        first_line = (step.memory.strip().splitlines() or [""])[0][:80]
-    return (
-        f"Step {c.index + 1}/{total} · {where_read(c, document)} · "
-        f"{stats.prompt_tokens:,}+{stats.completion_tokens:,} tok · "
-        f"{human_duration(stats.wall_ms / 1000)}{flags}\n" + (trouble[0] if trouble else first_line)
-    )
-
-
-def _step_range(steps: list[int]) -> str:
-    if not steps:
-        return "none"
-    if len(steps) == 1:
-        return f"step {steps[0]}"
-    if steps == list(range(steps[0], steps[-1] + 1)):
-        return f"steps {steps[0]}–{steps[-1]}"
-    return "steps " + ", ".join(map(str, steps))
 
 
 class TimelinePanel(QWidget):
@@ -152,14 +92,9 @@ class TimelinePanel(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.details, "Memory")
         self.tabs.addTab(self.plans, "Plans")
-        self.live = QTextBrowser()
-        self.live.setAccessibleName("Live output of the current step")
-        self.live.setMaximumHeight(170)
+        self.live = LiveStep()
+        self.live.updated.connect(self.live_updated)
         self.live.hide()
-        self.live_header = QLabel()  # outside the scrolled text: always in sight
-        self.live_header.setAccessibleName("The step being read")
-        self.live_header.setWordWrap(True)
-        self.live_header.hide()
 
         top = QHBoxLayout()
         top.addWidget(self.progress, 1)
@@ -172,7 +107,6 @@ class TimelinePanel(QWidget):
         right = QVBoxLayout()
         right.setContentsMargins(0, 0, 0, 0)
         right.addWidget(self.chart)
-        right.addWidget(self.live_header)
         right.addWidget(self.live)
         right.addWidget(split, 1)
         body = QHBoxLayout()
@@ -194,14 +128,6 @@ class TimelinePanel(QWidget):
         self.is_demo = False
         self._rows: dict[int, int] = {}  # chunk index -> row
         self._loading = False
-        # The step being read: its chunk and what the model has written so far.
-        self.live_chunk: Chunk | None = None
-        self._live_text = ""
-        self._live_thinking = ""
-        self._live_drawn = 0.0
-        self._live_timer = QTimer(self, singleShot=True, interval=LIVE_MS)
-        self._live_timer.timeout.connect(self._draw_live)
-        self._eta: tuple[float, float] | None = None  # (seconds left, when it was said)
         self.kept_text = ""  # after a cancel: which steps are kept, in words
 
     # -- context --------------------------------------------------------------------
@@ -228,7 +154,8 @@ class TimelinePanel(QWidget):
         members = self.document.members if self.document is not None else []
         self.coverage.set_members([(m.first_page, m.title) for m in members])
         self.resume_button.hide()
-        self.live_chunk, self._eta, self.kept_text = None, None, ""
+        self.live.reset()
+        self.kept_text = ""
         if mode == "single_pass":
             self.progress.setRange(0, 0)
             self.progress.setFormat("Reading the whole document in one pass…")
@@ -245,65 +172,21 @@ class TimelinePanel(QWidget):
             self._update_coverage_label()
 
     def _single_pass_text(self) -> str:
-        pages = self.page_count
-        return f"Single pass: read all {pages} page{'s' if pages != 1 else ''} in one prompt"
+        return single_pass_words(self.page_count)
 
     def set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
         self.live.setVisible(running and self.mode != "single_pass")
-        self.live_header.setVisible(self.live.isVisibleTo(self))
         if not running:
             self.coverage.mark_current(None)
-            self._live_timer.stop()
+            self.live.stop()
 
     def step_started(self, chunk: Chunk) -> None:
-        self.live_chunk = chunk
-        self._live_text = self._live_thinking = ""
         self.coverage.mark_current(chunk)
-        self._draw_live()
+        self.live.begin(chunk, self.total)
 
     def token(self, text: str, thinking: bool = False) -> None:
-        if thinking:
-            self._live_thinking += text
-        else:
-            self._live_text += text
-        if time.monotonic() - self._live_drawn >= LIVE_MS / 1000:
-            self._draw_live()
-        elif not self._live_timer.isActive():
-            self._live_timer.start()
-
-    def live_partial(self) -> Partial:
-        return parse_partial(self._live_text, self._live_thinking)
-
-    def _eta_text(self) -> str:
-        if self._eta is None:
-            return "time left: after the first step"
-        left, said = self._eta
-        return f"about {human_duration(max(0.0, left - (time.monotonic() - said)))} left"
-
-    def _draw_live(self) -> None:
-        self._live_drawn = time.monotonic()
-        chunk = self.live_chunk
-        if chunk is None:
-            return
-        partial = self.live_partial()
-        phase = (
-            PHASES[partial.phase]
-            if (self._live_text or self._live_thinking)
-            else ("reading the pages")
-        )
-        header = (
-            f"Step {chunk.index + 1} of {self.total} · "
-            f"{page_words(chunk.page_first, chunk.page_last)} · {phase}… · {self._eta_text()}"
-        )
-        self.live_header.setText(f"<b>{html.escape(header)}</b>")
-        bar = self.live.verticalScrollBar()
-        at_end = bar.value() >= bar.maximum() - 4
-        content = self._live_text.rpartition("</think>")[2]
-        self.live.setHtml(live_html("", partial, len(partial.thinking.split()), content))
-        if at_end:
-            bar.setValue(bar.maximum())
-        self.live_updated.emit()
+        self.live.token(text, thinking)
 
     def add_step(self, step: StepRecord, diff: str, eta_s: float | None = None) -> None:
         previous = self.records[-1] if self.records else None
@@ -343,12 +226,11 @@ class TimelinePanel(QWidget):
             self.plans.add(c.index, page_words(c.page_first, c.page_last), step.plan)
         else:
             self.plans.cards.append((c.index, page_words(c.page_first, c.page_last), step.plan))
-        if self.live_chunk is not None and self.live_chunk.index == c.index:
-            self.live_chunk = None
+        self.live.step_done(c.index)
         done = len(self.records)
         self.progress.setValue(done)
         if eta_s is not None:
-            self._eta = (eta_s, time.monotonic())
+            self.live.set_eta(eta_s)
         eta = f" · about {human_duration(eta_s)} left" if eta_s else ""
         self.progress.setFormat(f"{done} of {self.total} chunks read{eta}")
         self._update_coverage_label()
@@ -382,14 +264,7 @@ class TimelinePanel(QWidget):
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
             self.progress.setValue(1 if status == "finished" else 0)
-        labels = {
-            "finished": "Done",
-            "cancelled": "Cancelled",
-            "failed": "Failed",
-            "interrupted": "Interrupted",
-            "running": "Running",
-        }
-        label = labels.get(status, status)
+        label = STATUS_LABELS.get(status, status)
         done = len(self.records)
         if self.mode == "single_pass":
             self.progress.setFormat(f"{label} · {self._single_pass_text()}")
@@ -399,31 +274,11 @@ class TimelinePanel(QWidget):
             self.progress.setFormat(label)
         resumable = status in ("cancelled", "failed", "interrupted") and done < self.total
         self.resume_button.setVisible(resumable)
-        stopped = self.live_chunk
-        self.live_chunk = None
+        stopped, self.live.chunk = self.live.chunk, None
         if status in ("cancelled", "failed", "interrupted") and self.mode != "single_pass":
             self.coverage.mark_stopped(stopped)
-            self.kept_text = self._kept(label, stopped)
+            self.kept_text = kept_words(label, self.records, self.total, stopped)
             self.coverage_label.setText(self.kept_text)
-
-    def _kept(self, label: str, stopped: Chunk | None) -> str:
-        kept = [r.chunk.index + 1 for r in self.records]
-        if kept:
-            first = self.records[0].chunk.page_first
-            last = self.records[-1].chunk.page_last
-            said = f"{label}. Kept: {_step_range(kept)} ({page_words(first, last)}), saved."
-        else:
-            said = f"{label} before any step finished: nothing to keep."
-        if stopped is not None:
-            said += (
-                f" Not kept: step {stopped.index + 1} "
-                f"({page_words(stopped.page_first, stopped.page_last)}) was stopped mid-way; "
-                "what it had written is discarded."
-            )
-        if len(kept) < self.total:
-            nxt = stopped.index + 1 if stopped is not None else len(kept) + 1
-            said += f" Resume reads on from step {nxt}."
-        return said
 
     def _update_coverage_label(self) -> None:
         c = self.coverage

@@ -75,7 +75,7 @@ def test_the_dialog_sets_the_reading_order(qtbot, window, room):
 
 
 def test_a_run_names_the_documents_its_steps_read(qtbot, window, room):
-    from app.gui.timeline import where_read
+    from app.gui.memory_text import where_read
 
     with qtbot.waitSignal(window.document_opened, timeout=30_000):
         window.open_files([str(room)])

@@ -83,7 +83,7 @@ def test_model_and_document_text_is_escaped(qtbot, tmp_path, store):
     assert "<img" not in panel.details.toHtml()
     panel.tabs.setCurrentWidget(panel.plans)
     assert "<img" not in panel.plans.toHtml() and "<b>bold" not in panel.plans.toHtml()
-    assert "<img" not in panel.live.toHtml()
+    assert "<img" not in panel.live.text.toHtml()
 
 
 def test_clicking_a_band_shows_its_pages_in_the_viewer(qtbot, tmp_path, store):
@@ -133,20 +133,20 @@ def test_live_step_streams_memory_and_plan_with_eta(qtbot, tmp_path):
     panel.start(chunks, doc.page_count, "memory_agent")
     panel.set_running(True)
     panel.step_started(chunks[0])
-    assert "Step 1 of 2 · pages 1–2 · reading the pages" in panel.live_header.text()
-    assert panel.live_header.isVisibleTo(panel)
+    assert "Step 1 of 2 · pages 1–2 · reading the pages" in panel.live.header.text()
+    assert panel.live.header.isVisibleTo(panel)
     panel.token("weighing the pages", thinking=True)
     for piece in ("Updated memory:\n<mem", "ory>\nThe storm damaged ", "3 bridges.\n</memory>\n"):
         with qtbot.waitSignal(panel.live_updated, timeout=2000):
             panel.token(piece)
-    shown = panel.live.toPlainText()
+    shown = panel.live.text.toPlainText()
     assert (
-        "The storm damaged 3 bridges." in shown and "writing the plan" in panel.live_header.text()
+        "The storm damaged 3 bridges." in shown and "writing the plan" in panel.live.header.text()
     )
     assert "weighing" not in shown and "thinking: 3 words" in shown
     with qtbot.waitSignal(panel.live_updated, timeout=2000):
         panel.token("<plan>\nLook for costs")
-    assert "Look for costs" in panel.live.toPlainText()
+    assert "Look for costs" in panel.live.text.toPlainText()
     stats = CallStats(
         prompt_tokens=10, completion_tokens=10, prompt_ms=1.0, generation_ms=1.0, wall_ms=2.0
     )
@@ -154,7 +154,7 @@ def test_live_step_streams_memory_and_plan_with_eta(qtbot, tmp_path):
     panel.add_step(step, "+The storm damaged 3 bridges.", eta_s=42.0)
     panel.step_started(chunks[1])
     assert (
-        "Step 2 of 2 · pages 3–4 · reading the pages… · about 42 s left" in panel.live_header.text()
+        "Step 2 of 2 · pages 3–4 · reading the pages… · about 42 s left" in panel.live.header.text()
     )
     assert "about 42 s left" in panel.progress.format()
 
