@@ -20,10 +20,11 @@ def ui_stall_child(steps: int) -> None:
 
     from app.gui.main import make_app
     from app.gui.window import MainWindow
+    from app.records import Mode
     from app.settings import Settings
 
     make_app()
-    settings = Settings(n_ctx=2048, chunk_tokens=256, max_new_tokens=32, mode="memory_agent")
+    settings = Settings(n_ctx=2048, chunk_tokens=256, max_new_tokens=32, mode=Mode.MEMORY_AGENT)
     win = MainWindow(settings)
     win.show()
 

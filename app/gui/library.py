@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.records import Mode
+
 ROLE = Qt.ItemDataRole.UserRole
 FULL_TEXT = Qt.ItemDataRole.UserRole + 1  # the unelided lines of a document's entry
 
@@ -110,7 +112,7 @@ class LibraryPanel(QWidget):
             top.setToolTip(0, str(session.get("updated_at", "")))
             for run in runs:
                 status = run.get("status", "")
-                mode = "single pass" if run.get("mode") == "single_pass" else "memory agent"
+                mode = "single pass" if run.get("mode") == Mode.SINGLE_PASS else "memory agent"
                 child = QTreeWidgetItem([f"Run {run['id']} · {status} · {mode}"])
                 child.setToolTip(0, run.get("question", ""))
                 child.setData(0, ROLE, run["id"])

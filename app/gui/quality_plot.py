@@ -12,10 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.records import Mode
+
 COLOURS = {
-    "memory_agent": "#1f77b4",
-    "single_pass": "#ff7f0e",
-    "retrieval": "#2ca02c",
+    Mode.MEMORY_AGENT: "#1f77b4",
+    Mode.SINGLE_PASS: "#ff7f0e",
+    "retrieval": "#2ca02c",  # a baseline of the quality harness, not a run mode
 }
 FALLBACK = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 

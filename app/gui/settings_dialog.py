@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from app.errors import BackendError
 from app.llm.factory import DEMO_NOTE
 from app.llm.remote_keys import api_key_from_keyring, store_api_key
+from app.records import Mode
 from app.settings import FIRST_TOKEN_RANGE_S, KV_TYPES, SILENCE_RANGE_S, Settings
 
 PROXY_NOTE = (
@@ -158,9 +159,9 @@ class SettingsDialog(QDialog):
         self.max_new = _spin(0, 262_144, s.max_new_tokens, "automatic")
         self.mode = QComboBox()
         for label, value in (
-            ("Automatic", "auto"),
-            ("Single pass", "single_pass"),
-            ("Memory agent", "memory_agent"),
+            ("Automatic", Mode.AUTO.value),
+            ("Single pass", Mode.SINGLE_PASS.value),
+            ("Memory agent", Mode.MEMORY_AGENT.value),
         ):
             self.mode.addItem(label, value)
         self.mode.setCurrentIndex(self.mode.findData(s.mode))

@@ -33,11 +33,13 @@ from app.gui.plan_cards import PlanCards
 from app.gui.reading_map import Band, ReadingMap, band_tooltip
 from app.gui.timeline_text import (
     STATUS_LABELS,
+    STOPPED,
     documents_read,
     kept_words,
     single_pass_words,
     step_summary,
 )
+from app.records import Mode, RunStatus
 from app.units import human_duration
 
 EMPTY_HELP = (
@@ -149,14 +151,14 @@ class TimelinePanel(QWidget):
         self.details.forget()
         self.details.setHtml(EMPTY_HELP)
         self.plans.reset()
-        self.chart.reset(self.total if mode != "single_pass" else 0)
-        self.coverage.reset(page_count, single_pass=mode == "single_pass")
+        self.chart.reset(self.total if mode != Mode.SINGLE_PASS else 0)
+        self.coverage.reset(page_count, single_pass=mode == Mode.SINGLE_PASS)
         members = self.document.members if self.document is not None else []
         self.coverage.set_members([(m.first_page, m.title) for m in members])
         self.resume_button.hide()
         self.live.reset()
         self.kept_text = ""
-        if mode == "single_pass":
+        if mode == Mode.SINGLE_PASS:
             self.progress.setRange(0, 0)
             self.progress.setFormat("Reading the whole document in one pass…")
             self.coverage_label.setText(self._single_pass_text())
@@ -176,7 +178,7 @@ class TimelinePanel(QWidget):
 
     def set_running(self, running: bool) -> None:
         self.cancel_button.setEnabled(running)
-        self.live.setVisible(running and self.mode != "single_pass")
+        self.live.setVisible(running and self.mode != Mode.SINGLE_PASS)
         if not running:
             self.coverage.mark_current(None)
             self.live.stop()
@@ -263,19 +265,19 @@ class TimelinePanel(QWidget):
         self.set_running(False)
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
-            self.progress.setValue(1 if status == "finished" else 0)
+            self.progress.setValue(1 if status == RunStatus.FINISHED else 0)
         label = STATUS_LABELS.get(status, status)
         done = len(self.records)
-        if self.mode == "single_pass":
+        if self.mode == Mode.SINGLE_PASS:
             self.progress.setFormat(f"{label} · {self._single_pass_text()}")
         elif self.total:
             self.progress.setFormat(f"{label} · {done} of {self.total} chunks read")
         else:
             self.progress.setFormat(label)
-        resumable = status in ("cancelled", "failed", "interrupted") and done < self.total
+        resumable = status in STOPPED and done < self.total
         self.resume_button.setVisible(resumable)
         stopped, self.live.chunk = self.live.chunk, None
-        if status in ("cancelled", "failed", "interrupted") and self.mode != "single_pass":
+        if status in STOPPED and self.mode != Mode.SINGLE_PASS:
             self.coverage.mark_stopped(stopped)
             self.kept_text = kept_words(label, self.records, self.total, stopped)
             self.coverage_label.setText(self.kept_text)

@@ -6,15 +6,18 @@ from __future__ import annotations
 from app.agent.events import Chunk, StepRecord
 from app.documents.model import Document
 from app.gui.memory_text import page_words, problems_in_words, where_read
+from app.records import RunStatus
 from app.units import human_duration
 
-STATUS_LABELS = {
-    "finished": "Done",
-    "cancelled": "Cancelled",
-    "failed": "Failed",
-    "interrupted": "Interrupted",
-    "running": "Running",
+STATUS_LABELS: dict[str, str] = {
+    RunStatus.FINISHED: "Done",
+    RunStatus.CANCELLED: "Cancelled",
+    RunStatus.FAILED: "Failed",
+    RunStatus.INTERRUPTED: "Interrupted",
+    RunStatus.RUNNING: "Running",
 }
+# Stopped before its answer: what was read is kept, and a resume reads on.
+STOPPED = (RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.INTERRUPTED)
 
 
 def documents_read(document: Document, pages_read: set[int]) -> str:

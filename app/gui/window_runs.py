@@ -80,7 +80,7 @@ class WindowRuns(WindowState):
         plan = replace(self.plan, question=Question(question, q_core, q_inst, Mode(mode)))
         self.request_ask.emit(self.document, self.document_id, session_id, plan)
 
-    def ask(self, question: str, mode: str = "auto") -> None:
+    def ask(self, question: str, mode: str = Mode.AUTO.value) -> None:
         """Programmatic ask (tests, self-test): fills the box and asks when planned."""
         self.ask_panel.set_question(question)
         self.ask_panel.mode.setCurrentIndex(self.ask_panel.mode.findData(mode))
