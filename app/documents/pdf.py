@@ -20,7 +20,15 @@ from pathlib import Path
 import pymupdf
 
 from app.documents.model import Document, DocumentDamaged, SpanTable
-from app.documents.pdf_tables import Block, PageBlock, may_hold_table, page_tables, with_tables
+from app.documents.pdf_aligned import aligned_tables
+from app.documents.pdf_tables import (
+    Block,
+    PageBlock,
+    may_hold_table,
+    outside_tables,
+    page_tables,
+    with_tables,
+)
 from app.errors import Cancelled, DocumentError, PasswordRequired
 
 PAGE_SEPARATOR = "\n\n"  # between pages in Document.text
@@ -265,8 +273,9 @@ def pdf_document(
                     damaged.append(number + 1)
                     blocks = []  # MuPDF's placeholder is not the document's text
                 page_blocks: list[PageBlock] = list(blocks)
-                if blocks and not scanned and may_hold_table(pdf, page):
-                    tables = page_tables(page)
+                if blocks and not scanned:
+                    tables = page_tables(page) if may_hold_table(pdf, page) else []
+                    tables += aligned_tables(page, outside_tables(blocks, tables))
                     if tables:
                         page_blocks = with_tables(blocks, tables)
             except _MUPDF_ERRORS:

@@ -109,6 +109,15 @@ def _inside(x: float, y: float, table: TableBlock) -> bool:
     return table[0] - 1 <= x <= table[2] + 1 and table[1] - 1 <= y <= table[3] + 1
 
 
+def outside_tables(blocks: list[Block], tables: list[TableBlock]) -> list[Block]:
+    """The blocks whose middle lies in no table (what a second finder may look at)."""
+    return [
+        b
+        for b in blocks
+        if not any(_inside((b[0] + b[2]) / 2, (b[1] + b[3]) / 2, t) for t in tables)
+    ]
+
+
 def with_tables(blocks: list[Block], tables: list[TableBlock]) -> list[PageBlock]:
     """The page's blocks with the lines inside a table replaced by the table. A block's
     lines outside every table are kept with the rectangles they had (same line height)."""

@@ -84,6 +84,7 @@ def test_pages_without_a_table_are_extracted_as_before(tmp_path, monkeypatch):
     path = _statement(tmp_path / "two.pdf", prose_page=True)
     doc = load_document(path, use_cache=False)
     monkeypatch.setattr(pdf_module, "may_hold_table", lambda pdf, page: False)
+    monkeypatch.setattr(pdf_module, "aligned_tables", lambda page, blocks: [])
     before = load_document(path, use_cache=False)
     assert "Revenue\n1,200\n1,350" in before.text  # the old extraction: a cell per line
     prose_end = before.page_starts[1]
@@ -106,5 +107,6 @@ def test_a_frame_around_text_is_not_a_table(tmp_path, monkeypatch):
     pdf.close()
     doc = load_document(path, use_cache=False)
     monkeypatch.setattr(pdf_module, "may_hold_table", lambda pdf, page: False)
+    monkeypatch.setattr(pdf_module, "aligned_tables", lambda page, blocks: [])
     before = load_document(path, use_cache=False)
     assert doc.text == before.text and list(doc.spans) == list(before.spans)
