@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out", help="write the Markdown comparison to this file")
     compare.set_defaults(func=cmd_compare)
 
-    from app.llm.models_cli import add_models_command
+    from app.cli.models import add_models_command
 
     add_models_command(sub)
 

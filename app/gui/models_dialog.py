@@ -72,7 +72,7 @@ class TransferWorker(QObject):
 
     @Slot(str)
     def import_file(self, source: str) -> None:
-        from app.llm.models_cli import import_model
+        from app.llm.model_import import import_model
 
         try:
             self.progress.emit(f"Copying {Path(source).name} into the models folder…", -1)

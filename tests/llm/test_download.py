@@ -24,13 +24,13 @@ from typing import Any
 import pytest
 
 from app import paths
+from app.cli.models import add_models_command, cmd_models
 from app.errors import ModelError, UserError
 from app.llm import download
 from app.llm.download import download_model
 from app.llm.download_errors import REPO_ENV
 from app.llm.download_progress import DownloadCancelled, DownloadProgress
 from app.llm.model_sources import KNOWN_REPOS, pick_file
-from app.llm.models_cli import add_models_command, cmd_models
 from app.units import human_size
 from tests.fixtures.tiny_qwen3moe import write_tiny_qwen3moe
 

@@ -9,8 +9,8 @@ import io
 import pytest
 
 from app import paths
+from app.cli.models import add_models_command, cmd_models
 from app.errors import ModelError
-from app.llm.models_cli import add_models_command, cmd_models
 from tests.fixtures.tiny_qwen3moe import write_tiny_qwen3moe
 
 

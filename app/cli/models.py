@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shutil
 import signal
 import sys
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app import paths
+from app.cli.transcript import EXIT_CANCELLED
 from app.errors import ModelError, UserError
 from app.llm.build_info import build_report
 from app.llm.download import download_model
@@ -26,6 +26,7 @@ from app.llm.download_progress import DownloadCancelled, DownloadProgress, Downl
 from app.llm.fit import DEFAULT_MAX_CTX, Machine, Plan, machine_of, plan_placement
 from app.llm.gguf import HASH_BLOCK, GGUFInfo, file_sha256, format_count, read_gguf_info
 from app.llm.hardware import METAL_SHARE, Hardware, detect_hardware
+from app.llm.model_import import import_model
 from app.llm.model_sources import CATALOGUE, gguf_repo
 from app.llm.qwenlong import QWENLONG_QUANTS, qwenlong_reference
 from app.units import gb, human_size
@@ -150,7 +151,8 @@ def cmd_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
     elif args.sha256:
         raise UserError("--sha256 checks a download: use it with --download or --url.")
     if args.import_file:
-        target = import_model(Path(args.import_file), out)
+        source = Path(args.import_file)
+        target = import_model(source, out, progress=_progress(f"copying {source.name}"))
         out.write(f"Imported to {target}\nUse it: Settings > Model, or --model {target}\n\n")
     hw = detect_hardware()
     out.write(f"llama.cpp: {build_report(hw).message}\n")
@@ -173,9 +175,6 @@ def cmd_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
         plan = plan_placement(qwenlong_reference(quant), machine)
         out.write(f"  {quant:<7} ~{gb(size)}  {_plan_line(plan)}\n")
     return 0
-
-
-EXIT_CANCELLED = 130  # as app.cli: 128 + SIGINT
 
 
 def run_download(args: argparse.Namespace, out: TextIO) -> DownloadResult | None:
@@ -333,36 +332,3 @@ def _progress(name: str) -> Any:
             sys.stderr.flush()
 
     return report
-
-
-def import_model(source: Path, out: TextIO) -> Path:
-    """Copy a validated GGUF into the models folder, through a .part file so an
-    interrupted copy never looks like a model."""
-    info = read_gguf_info(source)  # ModelError for a missing, foreign or truncated file
-    if not info.has_chat_template:
-        raise ModelError(f"{source.name} has no chat template.", hint="Use an instruct/chat build.")
-    target = paths.models_dir() / source.name
-    if target.exists() and target.stat().st_size == info.file_size:
-        out.write(f"{target.name} is already in the models folder.\n")
-        return target
-    free = shutil.disk_usage(target.parent).free
-    if free < info.file_size:
-        raise ModelError(
-            f"Not enough disk space to import {source.name}: it needs {gb(info.file_size)}, "
-            f"{gb(free)} is free in {target.parent}."
-        )
-    part = target.with_name(target.name + ".part")
-    report = _progress(f"copying {source.name}")
-    done = 0
-    try:
-        with source.open("rb") as src, part.open("wb") as dst:
-            while block := src.read(HASH_BLOCK):
-                dst.write(block)
-                done += len(block)
-                report(done, info.file_size)
-        read_gguf_info(part)  # the copy is whole
-        part.replace(target)
-    finally:
-        part.unlink(missing_ok=True)
-    out.write(f"Copied {human_size(info.file_size)}: {info.describe()}\n")
-    return target
