@@ -199,19 +199,33 @@ class Planner:
                         hint=f"Resume with the run's own context ({run.n_ctx:,} tokens): "
                         "leave the context size and budgets as they were.",
                     )
-        # The run's prompts were sized for budgets.n_ctx on a model loaded with run.n_ctx:
-        # a model loaded now with less would overflow (or silently cut) them.
-        identity = self.backend.identity
-        loaded = identity.n_ctx if "n_ctx" not in identity.details else 0  # 0: a guess
-        wanted = min(budgets.n_ctx, run.n_ctx or budgets.n_ctx)
+        # A model loaded now with less context than the run's would overflow (or silently
+        # cut) its prompts.
+        loaded, wanted = loaded_context(self.backend), run_context(run, budgets)
         if loaded and loaded < wanted:
             raise UserError(
                 f"Run {run.id} was read with a {wanted:,}-token context, but the model is "
                 f"loaded with {loaded:,} tokens.",
-                hint=f"Set the context size to {wanted:,} tokens (--ctx {wanted}) and "
-                "resume again.",
+                hint=f"Set the context size to {wanted:,} tokens (in Settings, or --ctx "
+                f"{wanted}) and resume again.",
             )
         return budgets
+
+
+def run_context(run: RunRecord, budgets: Budgets | None = None) -> int:
+    """The context a resumed run needs loaded: the one its prompts were sized for (its
+    ``budgets``, by default the stored ones), never more than its model was loaded with
+    (``run.n_ctx``); 0 when the run does not say."""
+    budgets = budgets or stored_budgets(run.settings)
+    sized = budgets.n_ctx if budgets is not None else int(run.settings.get("n_ctx") or 0)
+    return min(sized, run.n_ctx or sized)
+
+
+def loaded_context(backend: Backend) -> int:
+    """The context ``backend`` is loaded with; 0 when it is only a guess (a server that
+    does not say)."""
+    identity = backend.identity
+    return identity.n_ctx if "n_ctx" not in identity.details else 0
 
 
 def estimate_seconds(plan: RunPlan, prompt_tps: float, gen_tps: float) -> float:

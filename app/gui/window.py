@@ -94,6 +94,7 @@ class MainWindow(WindowModel, WindowDocuments, WindowRuns, WindowReview):
         worker.model_failed.connect(self._model_failed)
         worker.model_load_progress.connect(self._model_load_progress)
         worker.model_load_cancelled.connect(self._model_load_cancelled)
+        worker.model_reloading.connect(self._model_loading)
         worker.planned.connect(self._planned)
         worker.plan_failed.connect(self._plan_failed)
         worker.engine_event.connect(self._on_event)

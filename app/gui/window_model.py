@@ -14,12 +14,16 @@ from app.settings import Settings, save_settings
 
 class WindowModel(WindowState):
     def _load_model(self) -> None:
-        self.model_loaded = False
-        self.model_label.setText("Loading the model… (Cancel stops it)")
-        self.model_busy.setRange(0, 0)
-        self.model_busy.show()
+        self._model_loading("Loading the model… (Cancel stops it)")
         self.model.worker.prepare_load()
         self.request_load.emit(self.settings)
+
+    def _model_loading(self, text: str) -> None:
+        """A load begun: by the window, or by a resume that needs its run's context."""
+        self.model_loaded = False
+        self.model_label.setText(text)
+        self.model_busy.setRange(0, 0)
+        self.model_busy.show()
 
     def _model_load_progress(self, fraction: float) -> None:
         if self.model_busy.maximum() == 0:

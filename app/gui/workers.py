@@ -20,8 +20,14 @@ from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slo
 
 from app import paths
 from app.agent.engine import Engine
-from app.agent.events import Event, RunFailed, StepFinished
-from app.agent.planning import Planner, RunPlan, estimate_seconds
+from app.agent.events import Event, RunCancelled, RunFailed, StepFinished
+from app.agent.planning import (
+    Planner,
+    RunPlan,
+    estimate_seconds,
+    loaded_context,
+    run_context,
+)
 from app.documents.model import Document
 from app.errors import Cancelled
 from app.errors import describe_error as _describe
@@ -65,6 +71,7 @@ class ModelWorker(QObject):
     model_load_progress = Signal(float)  # llama.cpp's own load progress, 0..1
     model_load_cancelled = Signal()
     model_unloaded = Signal()
+    model_reloading = Signal(str)  # a resume loads the model again with its run's context
     planned = Signal(object, float)  # RunPlan, estimated seconds
     plan_failed = Signal(str)
     engine_event = Signal(object)  # an engine event
@@ -91,19 +98,23 @@ class ModelWorker(QObject):
         self.unload()
         cancel = self.load_cancel
         try:
-            self.backend = open_backend(
-                settings, progress=self.model_load_progress.emit, cancel=cancel
-            )
-            self.settings = settings
-            plan = getattr(self.backend, "plan", None)
-            self.plan_description = plan.describe() if plan is not None else ""
-            self.model_loaded.emit(self.backend.identity.name, self._is_demo())
+            self._open(settings, cancel)
         except Cancelled:
             self.model_load_cancelled.emit()
         except Exception as error:  # noqa: BLE001 - reported to the user, never lost
             self.model_failed.emit(describe_error(error))
         finally:
             self.loading = False
+
+    def _open(self, settings: Settings, cancel: CancelToken, n_ctx: int = 0) -> None:
+        """Load the model ``settings`` ask for, with an ``n_ctx`` of its own when given
+        (``settings`` stay what later asks are planned with)."""
+        loaded = settings.with_changes(n_ctx=n_ctx) if n_ctx else settings
+        self.backend = open_backend(loaded, progress=self.model_load_progress.emit, cancel=cancel)
+        self.settings = settings
+        plan = getattr(self.backend, "plan", None)
+        self.plan_description = plan.describe() if plan is not None else ""
+        self.model_loaded.emit(self.backend.identity.name, self._is_demo())
 
     def prepare_load(self) -> None:
         """Called on the UI thread just before ``load_model`` is requested: a Cancel
@@ -177,19 +188,74 @@ class ModelWorker(QObject):
 
     @Slot(int, object)
     def resume(self, run_id: int, document: Document) -> None:
-        self._drive(lambda engine, cancel: engine.resume(run_id, document, cancel))
+        self._drive(
+            lambda engine, cancel: engine.resume(run_id, document, cancel),
+            prepare=lambda: self._load_run_context(run_id),
+        )
+
+    def _load_run_context(self, run_id: int) -> bool:
+        """A run read with more context than the model is loaded with goes on with its
+        own, as the command line's resume does: the model is loaded again with the run's
+        context. False, said by an event, when this machine cannot (the model is then
+        loaded again as it was) or the load is cancelled."""
+        assert self.backend is not None and self.settings is not None
+        run = self._store().get_run(run_id)
+        need, loaded = run_context(run), loaded_context(self.backend)
+        if self.settings.backend != "local" or not loaded or need <= loaded:
+            return True
+        settings = self.settings
+        self.unload()
+        self.model_reloading.emit(
+            f"Loading the model again with run {run_id}'s {need:,}-token context (it was "
+            f"loaded with {loaded:,})… (Cancel stops it)"
+        )
+        self.load_cancel, self.loading = CancelToken(), True
+        try:
+            self._open(settings, self.load_cancel, n_ctx=need)
+            return True
+        except Cancelled:
+            self.model_load_cancelled.emit()
+            self.engine_event.emit(RunCancelled(run_id, len(run.steps)))
+            return False
+        except Exception as error:  # noqa: BLE001 - reported to the user, never lost
+            reason = describe_error(error)
+        finally:
+            self.loading = False
+        self.loading = True  # the model as it was: a Cancel stops this load too
+        self.load_model(settings)
+        again = (
+            f"The model is loaded again with {loaded:,} tokens."
+            if self.backend is not None
+            else "The model is not loaded now: Model > Load model loads it."
+        )
+        self.engine_event.emit(
+            RunFailed(
+                run_id,
+                f"Run {run_id} was read with a {need:,}-token context, and the model could not "
+                f"be loaded with it on this machine: {reason}\n\n{again} To go on with this "
+                "run, free memory (close other programs) and press Resume again; or ask the "
+                "question again: it is then planned for the context the model loads with here.",
+                len(run.steps),
+            )
+        )
+        return False
 
     def _drive(
         self,
         start: Callable[[Engine, CancelToken], Iterator[Event]],
         document: Document | None = None,
+        prepare: Callable[[], bool] | None = None,
     ) -> None:
+        """Run the engine's events through ``start``, busy meanwhile; ``prepare`` first,
+        if given (the run goes on only when it returns True)."""
         if self.backend is None:
             self.engine_event.emit(RunFailed(0, "The model is not loaded yet.", 0))
             return
         self.cancel_token = CancelToken()
         self.busy_changed.emit(True)
         try:
+            if prepare is not None and not prepare():
+                return
             engine = Engine(self.backend, self._store(), self._run_settings(document))
             for event in start(engine, self.cancel_token):
                 if isinstance(event, StepFinished):
