@@ -206,7 +206,7 @@ def main() -> None:
         if isinstance(event, TokenStreamed) and steps_started == 3:
             tokens_in_step += 1
             if tokens_in_step == 45:
-                t._draw_live()
+                t.live._draw()
                 shot(app, window, "10-memory-streaming.png")
     t.steps.setCurrentRow(len(t.records) - 1)
     shot(app, window, "11-memory-finished.png")
@@ -221,8 +221,8 @@ def main() -> None:
     window.run_ended.connect(ended.append)
     started = time.monotonic()
     window.ask_panel.ask_button.click()
-    wait(app, lambda: len(t.records) >= 2 and t.live_chunk is not None, 600)
-    wait(app, lambda: len(t._live_text) > 200, 60)
+    wait(app, lambda: len(t.records) >= 2 and t.live.chunk is not None, 600)
+    wait(app, lambda: len(t.live._text) > 200, 60)
     window.cancel_run()
     wait(app, lambda: bool(ended), 120)
     print(f"demo run cancelled after {time.monotonic() - started:.1f} s: {ended}")
