@@ -249,8 +249,17 @@ def ownership(db: sqlite3.Connection) -> str:
 
 
 def check(db: sqlite3.Connection) -> str:
-    """``ownership`` that raises for a file we must not touch."""
-    kind = ownership(db)
+    """``ownership`` that raises for a file we must not touch. Its reads are one snapshot
+    (a read transaction): read one by one, they could straddle another instance's
+    migration commit and see its tables without the application_id read just before."""
+    if db.in_transaction:
+        kind = ownership(db)
+    else:
+        db.execute("BEGIN")
+        try:
+            kind = ownership(db)
+        finally:
+            db.execute("COMMIT")
     if kind == FOREIGN:
         raise ForeignSchema()
     version = schema_version(db)
