@@ -19,6 +19,7 @@ os.environ.setdefault("QWENLONG_READER_HOME", tempfile.mkdtemp(prefix="qwenlong-
 
 from app.gui.main import make_app  # noqa: E402
 from app.gui.window import MainWindow  # noqa: E402
+from app.records import Mode, Question  # noqa: E402
 from app.resources import SAMPLE_QUESTION, sample_document  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
@@ -44,8 +45,9 @@ def synthetic_run(window, pages: int = 300, steps: int = 40) -> None:
     import random
 
     from app.agent.engine import memory_diff
-    from app.agent.events import Chunk, RunStarted, StepFinished, StepRecord, StepStarted
+    from app.agent.events import RunStarted, StepFinished, StepStarted
     from app.documents.model import Document
+    from app.records import CallStats, Chunk, StepRecord
 
     rng = random.Random(7)
     facts = [
@@ -82,7 +84,9 @@ def synthetic_run(window, pages: int = 300, steps: int = 40) -> None:
                 last,
             )
         )
-    window._on_event(RunStarted(99, "memory_agent", "synthetic", "incidents?", "", tuple(chunks)))
+    window._on_event(
+        RunStarted(99, Mode.MEMORY_AGENT, "synthetic", "incidents?", "", tuple(chunks))
+    )
     memory, plan = "", ""
     lines: list[str] = []
     for i, c in enumerate(chunks[:-3]):
@@ -96,19 +100,15 @@ def synthetic_run(window, pages: int = 300, steps: int = 40) -> None:
         lines = lines[-18:]
         new_memory = "\n".join(lines)
         plan = f"Look for more incident counts after page {c.page_last}; check totals."
-        step = StepRecord(
-            i,
-            c,
-            new_memory,
-            plan,
-            "",
-            new_memory,
-            3400,
-            300,
-            2000,
-            9000,
-            11000 + rng.random() * 4000,
+        stats = CallStats(
+            raw_output=new_memory,
+            prompt_tokens=3400,
+            completion_tokens=300,
+            prompt_ms=2000,
+            generation_ms=9000,
+            wall_ms=11000 + rng.random() * 4000,
         )
+        step = StepRecord(i, c, new_memory, plan, stats)
         window._on_event(
             StepFinished(99, step, steps, memory_diff(memory, new_memory), (steps - i) * 12.0)
         )
@@ -151,7 +151,7 @@ def scripted_events(window):
     and the window's own database (so the answer's citations are real rows)."""
     from dataclasses import replace
 
-    from app.agent.engine import MEMORY_AGENT, Engine
+    from app.agent.engine import Engine
     from app.agent.events import StepFinished
     from app.llm.backend import CancelToken
     from tests.fakes import FakeBackend
@@ -161,21 +161,16 @@ def scripted_events(window):
         FakeBackend(incident_reader), window.store, Settings(n_ctx=4096, chunk_tokens=150)
     )
     q_core = "How many safety incidents did the auditors record in total?"
-    plan = engine.plan(doc, q_core, "Answer with a number.", MEMORY_AGENT)
+    question = Question(SAMPLE_QUESTION, q_core, "Answer with a number.", Mode.MEMORY_AGENT)
+    plan = engine.plan(doc, question)
     session = window.store.create_session(window.document_id, q_core)
-    for event in engine.ask(
-        doc,
-        window.document_id,
-        session,
-        SAMPLE_QUESTION,
-        q_core,
-        "Answer with a number.",
-        plan,
-        CancelToken(),
-    ):
+    for event in engine.ask(doc, window.document_id, session, plan, CancelToken()):
         if isinstance(event, StepFinished):  # a GPU's pace instead of the script's
             left = event.total - event.step.index - 1
-            step = replace(event.step, wall_ms=18_000.0, prompt_ms=6_000.0, generation_ms=12_000.0)
+            stats = replace(
+                event.step.stats, wall_ms=18_000.0, prompt_ms=6_000.0, generation_ms=12_000.0
+            )
+            step = replace(event.step, stats=stats)
             event = replace(event, step=step, eta_s=left * 18.0 + 10)
         yield event
 
