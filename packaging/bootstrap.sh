@@ -44,8 +44,8 @@ case "$mode" in
   open)
     exec .venv/bin/python -m app --sample ;;
   test)
-    .venv/bin/ruff check app tests
-    .venv/bin/ruff format --check app tests
+    .venv/bin/ruff check app tests docs
+    .venv/bin/ruff format --check app tests docs
     .venv/bin/mypy
     .venv/bin/lint-imports --no-cache  # the core never imports Qt (pyproject.toml)
     export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"

@@ -71,7 +71,7 @@ class FakeBackend:
 class MemoryKeyring(KeyringBackend):
     """A system keyring in memory: tests never read or write the real one."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()

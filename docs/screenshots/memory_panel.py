@@ -11,12 +11,16 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from PySide6.QtWidgets import QApplication, QWidget
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QWENLONG_READER_HOME", tempfile.mkdtemp(prefix="qwenlong-shots-"))
 
+from app.agent.events import Event  # noqa: E402
 from app.gui.main import make_app  # noqa: E402
 from app.gui.window import MainWindow  # noqa: E402
 from app.records import Mode, Question  # noqa: E402
@@ -26,21 +30,21 @@ from app.settings import Settings  # noqa: E402
 OUT = ROOT / "docs" / "screenshots"
 
 
-def wait(app, condition, seconds: float) -> bool:
+def wait(app: QApplication, condition: Callable[[], object], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.02)
-    return condition()
+    return bool(condition())
 
 
-def shot(app, widget, name: str) -> None:
+def shot(app: QApplication, widget: QWidget, name: str) -> None:
     wait(app, lambda: False, 0.4)
     widget.grab().save(str(OUT / name))
     print("saved", name)
 
 
-def synthetic_run(window, pages: int = 300, steps: int = 40) -> None:
+def synthetic_run(window: MainWindow, pages: int = 300, steps: int = 40) -> None:
     """A 300-page document read in 40 steps, fed to the window as engine events."""
     import random
 
@@ -146,7 +150,7 @@ def incident_reader(prompt: str) -> str:
     return memory_output("\n".join(lines) or "No incident counts yet.", plan, thinking)
 
 
-def scripted_events(window):
+def scripted_events(window: MainWindow) -> Iterator[Event]:
     """A whole run of the scripted reader on the open document, through the real engine
     and the window's own database (so the answer's citations are real rows)."""
     from dataclasses import replace
@@ -156,15 +160,16 @@ def scripted_events(window):
     from app.llm.backend import CancelToken
     from tests.fakes import FakeBackend
 
-    doc = window.document
+    doc, document_id = window.document, window.document_id
+    assert doc is not None and document_id is not None
     engine = Engine(
         FakeBackend(incident_reader), window.store, Settings(n_ctx=4096, chunk_tokens=150)
     )
     q_core = "How many safety incidents did the auditors record in total?"
     question = Question(SAMPLE_QUESTION, q_core, "Answer with a number.", Mode.MEMORY_AGENT)
     plan = engine.plan(doc, question)
-    session = window.store.create_session(window.document_id, q_core)
-    for event in engine.ask(doc, window.document_id, session, plan, CancelToken()):
+    session = window.store.create_session(document_id, q_core)
+    for event in engine.ask(doc, document_id, session, plan, CancelToken()):
         if isinstance(event, StepFinished):  # a GPU's pace instead of the script's
             left = event.total - event.step.index - 1
             stats = replace(
