@@ -1,6 +1,8 @@
 """Collections in the real window: several files opened as one, the reading order set in
 the collection dialog, a citation in a member opens that file at its own page, the
-timeline names the documents a step read, reopening from history."""
+timeline names the documents a step read, reopening from history. The window runs the
+tiny qwen3moe GGUF (real llama.cpp): the collection's boundaries are the subject, not
+what the model writes."""
 
 from __future__ import annotations
 
@@ -25,9 +27,9 @@ def room(tmp_path):
 
 
 @pytest.fixture
-def window(qtbot):
+def window(qtbot, tiny_model):
     make_app()
-    win = MainWindow(FAST)
+    win = MainWindow(FAST.with_changes(model_path=str(tiny_model)))
     qtbot.addWidget(win)
     win.show()
     with qtbot.waitSignal(win.model_ready, timeout=60_000):
