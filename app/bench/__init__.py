@@ -8,8 +8,14 @@
 - scale: a ~4M-token text (16 MB) read and chunked with the real tokenizer: time, peak
   memory, steps and the estimated run time shown to the user.
 - follow-up: single-pass prompt time of a second question on the same document over the
-  first (KV prefix reuse).
+  first (KV prefix reuse), on a document of --follow-up-tokens.
 - launch: time from process start to a shown main window (no model load).
+- ui: the event loop's longest stall while the real window runs the memory agent.
+- throughput, placement, ttft: the app's tokens/s and time to first token against
+  llama.cpp driven directly (placement and ttft only when named in --only).
+
+The model benches run the demo model, or the GGUF given with --model (figures at another
+model's shape).
 
 Results go to bench-results/<timestamp>.json; docs/benchmarks.md records figures.
 This module is the command (its options, which benchmarks run, the results file);
@@ -50,13 +56,24 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="pipeline ingestion scale follow_up launch ui throughput html",
     )
-    parser.add_argument("--model", help="GGUF for the throughput bench (default: demo model)")
-    parser.add_argument("--gpu-layers", type=int, default=0, help="throughput: layers on GPU")
+    parser.add_argument(
+        "--model",
+        help="GGUF for every model bench: pipeline follow_up ui throughput placement ttft "
+        "(default: the demo model)",
+    )
+    parser.add_argument(
+        "--gpu-layers", type=int, default=0, help="throughput, pipeline, follow_up, ttft: on GPU"
+    )
     parser.add_argument("--prompt-tokens", type=int, default=512, help="throughput prompt")
     parser.add_argument("--gen-tokens", type=int, default=32, help="throughput generation")
-    parser.add_argument("--flash-attn", action="store_true", help="throughput, pipeline: use FA")
     parser.add_argument(
-        "--n-cpu-moe", type=int, default=0, help="throughput, pipeline: experts of N layers in RAM"
+        "--flash-attn", action="store_true", help="throughput, pipeline, follow_up: use FA"
+    )
+    parser.add_argument(
+        "--n-cpu-moe",
+        type=int,
+        default=0,
+        help="throughput, pipeline, follow_up, ttft: experts of N layers in RAM",
     )
     parser.add_argument("--ctx", type=int, default=8192, help="pipeline: context size")
     parser.add_argument(
@@ -70,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         "--cards-gb", type=float, nargs="*", default=[12, 24], help="placement: simulated cards"
     )
     parser.add_argument("--ttft-tokens", type=int, default=2048, help="ttft: prompt length")
+    parser.add_argument(
+        "--follow-up-tokens", type=int, default=2250, help="follow_up: document length"
+    )
     parser.add_argument("--out", default="bench-results")
     args = parser.parse_args(argv)
     os.environ.setdefault("QWENLONG_READER_HOME", tempfile.mkdtemp(prefix="qwenlong-bench-"))
@@ -79,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "ingestion": lambda: bench_ingestion(args.pages),
         "scale": lambda: bench_scale(args.megabytes),
-        "follow_up": bench_follow_up,
+        "follow_up": lambda: bench_follow_up(
+            args.follow_up_tokens, args.model, args.gpu_layers, args.flash_attn, args.n_cpu_moe
+        ),
         "launch": bench_launch,
-        "ui": lambda: bench_ui(min(args.steps, 5)),
+        "ui": lambda: bench_ui(min(args.steps, 5), args.model),
         "throughput": lambda: bench_throughput(
             args.model,
             args.gpu_layers,

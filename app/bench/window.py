@@ -17,9 +17,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def bench_ui(steps: int) -> dict[str, Any]:
+def bench_ui(steps: int, model: str | None = None) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-m", "app.gui.bench_ui", str(steps)],
+        [sys.executable, "-m", "app.gui.bench_ui", str(steps), *([model] if model else [])],
         capture_output=True,
         text=True,
         env={**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")},

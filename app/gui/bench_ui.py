@@ -13,9 +13,10 @@ from typing import Any
 from app.bench.synthetic import synthetic_text
 
 
-def ui_stall_child(steps: int) -> None:
-    """Runs in a child process: the real window asks the demo model a memory-agent
-    question while a 5 ms timer on the UI thread records the longest gap between ticks."""
+def ui_stall_child(steps: int, model: str = "") -> None:
+    """Runs in a child process: the real window asks the demo model (or the GGUF
+    ``model``) a memory-agent question while a 5 ms timer on the UI thread records the
+    longest gap between ticks."""
     from PySide6.QtCore import QEventLoop, QTimer
 
     from app.gui.main import make_app
@@ -24,7 +25,9 @@ def ui_stall_child(steps: int) -> None:
     from app.settings import Settings
 
     make_app()
-    settings = Settings(n_ctx=2048, chunk_tokens=256, max_new_tokens=32, mode=Mode.MEMORY_AGENT)
+    settings = Settings(
+        n_ctx=2048, chunk_tokens=256, max_new_tokens=32, mode=Mode.MEMORY_AGENT, model_path=model
+    )
     win = MainWindow(settings)
     win.show()
 
@@ -78,4 +81,6 @@ def ui_stall_child(steps: int) -> None:
 
 
 if __name__ == "__main__":
-    ui_stall_child(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    ui_stall_child(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 5, sys.argv[2] if len(sys.argv) > 2 else ""
+    )
