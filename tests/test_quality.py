@@ -320,7 +320,8 @@ def test_single_pass_is_skipped_when_the_document_does_not_fit(tmp_path):
 @pytest.mark.llm
 def test_tiny_run_on_the_demo_model(demo_model, tmp_path):
     out = tmp_path / "real"
-    args = ["--doc-tokens", "250", "--questions", "1", "--ctx", "2048", "--chunk-tokens", "160"]
+    # ~600 demo-model tokens in 320-token chunks: two memory steps and the answer.
+    args = ["--doc-tokens", "250", "--questions", "1", "--ctx", "2048", "--chunk-tokens", "320"]
     args += ["--max-new-tokens", "16", "--out", str(out), "--quiet"]
     assert main(args) == 0
     data = json.loads(next(out.glob("quality-*.json")).read_text())

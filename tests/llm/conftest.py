@@ -1,5 +1,8 @@
-"""A real OpenAI-compatible server on loopback: llama-cpp-python's own, serving the demo
-model, so the remote backend is tested against the HTTP it will really meet."""
+"""A real OpenAI-compatible server on loopback: llama-cpp-python's own, so the remote
+backend is tested against the HTTP it will really meet. It serves the demo model for the
+tests of what that model answers (identity, token counts), and the tiny qwen3moe
+(QwenLong's architecture, vocabulary and thinking template, ~35x faster) for the memory
+agent's runs through it, whose model output only has to exist."""
 
 from __future__ import annotations
 
@@ -91,5 +94,21 @@ def llama_server(demo_model, tmp_path_factory) -> Iterator[ServerProcess]:
 def doomed_server(demo_model, tmp_path) -> Iterator[ServerProcess]:
     """A server of its own for a test that kills it."""
     server = start_server(demo_model, tmp_path / "doomed.log")
+    yield server
+    stop_server(server.process)
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_model, tmp_path_factory) -> Iterator[ServerProcess]:
+    """One server of the tiny model for the session."""
+    server = start_server(tiny_model, tmp_path_factory.mktemp("tiny-server") / "server.log")
+    yield server
+    stop_server(server.process)
+
+
+@pytest.fixture
+def doomed_tiny_server(tiny_model, tmp_path) -> Iterator[ServerProcess]:
+    """A server of the tiny model of its own, for a test that kills it."""
+    server = start_server(tiny_model, tmp_path / "doomed.log")
     yield server
     stop_server(server.process)

@@ -1,5 +1,6 @@
-"""The memory agent through a real OpenAI-compatible server on loopback, two questions
-queued on one session."""
+"""The memory agent through a real OpenAI-compatible server on loopback (llama-cpp-python's,
+serving the tiny qwen3moe: QwenLong's template and vocabulary, random output), two
+questions queued on one session, and a server killed mid-run then restarted."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from tests.conftest import make_pdf
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_cli_runs_the_memory_agent_through_a_server(llama_server, tmp_path, app_home):
+def test_cli_runs_the_memory_agent_through_a_server(tiny_server, tmp_path, app_home):
     pdf = make_pdf(
         tmp_path / "keeper.pdf",
         ["The keeper is Marta Vidal. " * 30, "The boat comes on Tuesdays. " * 30],
@@ -30,7 +31,7 @@ def test_cli_runs_the_memory_agent_through_a_server(llama_server, tmp_path, app_
             "Who is the keeper?",
             "When does the boat come?",
             "--server",
-            llama_server.url,
+            tiny_server.url,
             "--mode",
             "memory_agent",
             "--ctx",
@@ -59,7 +60,7 @@ def test_cli_runs_the_memory_agent_through_a_server(llama_server, tmp_path, app_
 
 
 def test_server_killed_mid_run_then_resumed_on_a_new_server(
-    demo_model, doomed_server, tmp_path, app_home
+    tiny_model, doomed_tiny_server, tmp_path, app_home
 ):
     """The memory agent through a real server that dies after the first step: the run
     fails with a clear message and keeps that step; resumed against a restarted server it
@@ -80,7 +81,7 @@ def test_server_killed_mid_run_then_resumed_on_a_new_server(
     doc = load_document(pdf)
     store = open_database()
     settings = Settings(n_ctx=2048, chunk_tokens=200, max_new_tokens=24, backend="remote")
-    engine = Engine(RemoteBackend(doomed_server.url, retries=0), store, settings)
+    engine = Engine(RemoteBackend(doomed_tiny_server.url, retries=0), store, settings)
     doc_id = store.add_document(doc)
     session = store.create_session(doc_id, "keeper")
     question = "When is the lamp logged?"
@@ -90,8 +91,8 @@ def test_server_killed_mid_run_then_resumed_on_a_new_server(
     for event in engine.ask(doc, doc_id, session, plan, CancelToken()):
         events.append(event)
         if isinstance(event, StepFinished) and event.step.index == 0:
-            doomed_server.process.kill()
-            doomed_server.process.wait()
+            doomed_tiny_server.process.kill()
+            doomed_tiny_server.process.wait()
     failed = events[-1]
     assert isinstance(failed, RunFailed), events[-1]
     assert failed.steps_done == 1
@@ -100,7 +101,7 @@ def test_server_killed_mid_run_then_resumed_on_a_new_server(
     assert run.status != "finished" and len(run.steps) == 1
     first_memory = run.steps[0].memory
 
-    restarted = start_server(demo_model, tmp_path / "restarted.log")
+    restarted = start_server(tiny_model, tmp_path / "restarted.log")
     try:
         engine = Engine(RemoteBackend(restarted.url), store, settings)
         resumed = list(engine.resume(failed.run_id, doc, CancelToken()))
