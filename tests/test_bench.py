@@ -23,14 +23,15 @@ def test_bench_runs_small(tmp_path, tiny_model):
     assert follow_up["second_cached_tokens"] > 0 and 500 < follow_up["prompt_tokens"] < 800
     assert data["launch"]["imports_to_window_s"] > 0
     assert data["ui"]["status"] == "finished" and data["ui"]["steps"] >= 1
+    models = {data[name]["model"] for name in ("pipeline", "follow_up", "ui", "throughput")}
+    assert models == {tiny_model.name}
     assert data["ui"]["ticks"] > 10 and data["ui"]["worst_stall_ms"] > 0
     throughput = data["throughput"]
     assert throughput["raw_prompt_tps"] > 0 and throughput["app_gen_tps"] > 0
     assert throughput["app_generated"] >= 1 and throughput["prompt_ratio_app_to_raw"] > 0
-    assert throughput["model"] == tiny_model.name
 
 
-def test_bench_options_pass_through_the_app_command(tmp_path):
+def test_bench_options_pass_through_the_app_command(tmp_path, demo_model):
     from app.__main__ import main as app_main
 
     out = tmp_path / "r"
@@ -40,4 +41,5 @@ def test_bench_options_pass_through_the_app_command(tmp_path):
     assert set(data) >= {"scale", "follow_up"} and "pipeline" not in data
     # without --model the model benches run on the demo model
     follow_up = data["follow_up"]
+    assert follow_up["model"] == demo_model.name
     assert follow_up["second_cached_tokens"] > 0 and 100 < follow_up["prompt_tokens"] < 250

@@ -78,6 +78,7 @@ def bench_pipeline(
     wall_ms = (time.perf_counter() - started) * 1000
     backend.close()
     return {
+        "model": Path(backend.identity.path).name,
         "steps": n_steps,
         "n_cpu_moe": n_cpu_moe,
         "wall_s": round(wall_ms / 1000, 2),
@@ -120,6 +121,7 @@ def bench_follow_up(
         times.append((c.stats.prompt_ms, c.stats.cached_tokens, c.stats.prompt_tokens))
     backend.close()
     return {
+        "model": Path(backend.identity.path).name,
         "first_prompt_ms": round(times[0][0], 1),
         "second_prompt_ms": round(times[1][0], 1),
         "second_cached_tokens": times[1][1],

@@ -66,9 +66,12 @@ def ui_stall_child(steps: int, model: str = "") -> None:
     wait(until=lambda: bool(status))
     meter.stop()
     gaps.sort()
+    backend = win.model.worker.backend
+    assert backend is not None
     print(
         json.dumps(
             {
+                "model": Path(backend.identity.path).name,
                 "status": status[0],
                 "steps": len(win.timeline.records),
                 "ticks": len(gaps),
