@@ -1,12 +1,14 @@
-"""`python -m app ask` end to end: a real PDF, the real demo model, a real database."""
+"""`python -m app ask` end to end: a real PDF, a real model, a real database. The first
+run a user gets is on the bundled demo model; kill and resume run on the tiny model
+(tests/fixtures/tiny_qwen3moe.py), whose output only has to exist."""
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -39,8 +41,80 @@ def env(app_home) -> dict[str, str]:
     return {**os.environ, "QWENLONG_READER_HOME": str(app_home)}
 
 
+PIPE_BYTES = 4096  # one page: the least a Linux pipe can be set to hold
+SILENCE_S = 120  # no output for this long: the app hangs, the test fails
+
+
+class Transcript:
+    """`python -m app ARGS` with its stdout in a pipe that holds one page (4 KiB).
+
+    The app writes and flushes its transcript after every event, on the thread that
+    runs the engine, so it is never more than a page of transcript ahead of what the
+    test has read: past that it waits in the write, computing and saving nothing. What
+    the test does on reading a line (a signal, another program's lock) thus happens
+    before the app is a page past that line, however fast the model: a run with more
+    than a page (and one event) of transcript still to write after the line cannot have
+    ended. ``until`` reads a byte at a time, so nothing after its line leaves the pipe."""
+
+    def __init__(self, *args: str, env: dict[str, str], stderr: int = subprocess.DEVNULL):
+        import fcntl
+
+        if not hasattr(fcntl, "F_SETPIPE_SZ"):
+            pytest.skip("needs a pipe whose size can be set (Linux)")
+        self.fd, write_end = os.pipe()
+        try:
+            size = fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+            assert size == PIPE_BYTES, f"a pipe of {size} bytes, not {PIPE_BYTES}"
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "app", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=write_end,
+                stderr=stderr,
+                text=True,
+            )
+        finally:
+            os.close(write_end)
+        self.data = bytearray()
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+    def _read(self, size: int) -> bytes:
+        ready, _, _ = select.select([self.fd], [], [], SILENCE_S)
+        assert ready, f"no output for {SILENCE_S} s after:\n{self.text}"
+        got = os.read(self.fd, size)
+        self.data += got
+        return got
+
+    def until(self, prefix: str) -> str:
+        """Read up to and including the first line that starts with ``prefix``."""
+        start = len(self.data)
+        while True:
+            byte = self._read(1)
+            assert byte, f"the app ended before a line starting {prefix!r}:\n{self.text}"
+            if byte == b"\n":
+                line = self.data[start:].decode("utf-8")
+                if line.startswith(prefix):
+                    return line
+                start = len(self.data)
+
+    def finish(self, timeout: float = 120) -> int:
+        """Read the rest of the transcript; the exit code."""
+        while self._read(65536):
+            pass
+        os.close(self.fd)
+        return self.proc.wait(timeout=timeout)
+
+    def run_id(self) -> int:
+        """The id in the transcript's "Run N: ..." line."""
+        return int(self.text.split("Run ", 1)[1].split(":", 1)[0])
+
+
 def test_ask_reads_a_pdf_with_the_memory_agent_and_stores_the_session(tmp_path, env):
-    pdf = make_pdf(tmp_path / "keeper.pdf", [(f + " ") * 12 for f in FACTS])
+    """A user's first run: no model chosen, so the bundled demo model reads two chunks."""
+    pdf = make_pdf(tmp_path / "keeper.pdf", [(f + " ") * 8 for f in FACTS])
     result = run_app(
         "ask",
         str(pdf),
@@ -52,7 +126,7 @@ def test_ask_reads_a_pdf_with_the_memory_agent_and_stores_the_session(tmp_path, 
         "--chunk-tokens",
         "300",
         "--max-new-tokens",
-        "64",
+        "32",
         env=env,
     )
     assert result.returncode == 0, result.stderr
@@ -84,53 +158,41 @@ def test_missing_file_and_missing_model_give_clear_exit_codes(tmp_path, env):
     assert bad.returncode == 4 and "not a GGUF" in bad.stderr
 
 
-def test_killed_mid_run_resumes_at_the_next_chunk(tmp_path, env):
-    """Kill a real process (SIGKILL: no cleanup) after two steps, then resume."""
-    pdf = make_pdf(tmp_path / "long.pdf", [(f + " ") * 12 for f in FACTS * 2])  # 5 chunks
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "ask",
-            str(pdf),
-            "Who relit the lamp?",
-            "--mode",
-            "memory_agent",
-            "--ctx",
-            "2048",
-            "--chunk-tokens",
-            "300",
-            "--max-new-tokens",
-            "48",
-        ],
-        cwd=ROOT,
+def test_killed_mid_run_resumes_at_the_next_chunk(tmp_path, env, tiny_model):
+    """Kill a real process (SIGKILL: no cleanup) once step 3 has begun, then resume."""
+    pdf = make_pdf(tmp_path / "long.pdf", [(f + " ") * 12 for f in FACTS * 2])
+    transcript = Transcript(
+        "ask",
+        str(pdf),
+        "Who relit the lamp?",
+        "--model",
+        str(tiny_model),
+        "--mode",
+        "memory_agent",
+        "--ctx",
+        "2048",
+        "--chunk-tokens",
+        "150",
+        "--max-new-tokens",
+        "48",
+        "--stream",  # 11 chunks of ~1 KB of transcript: 8 KB after step 3's line
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
     )
-    assert proc.stdout is not None
-    seen, header = 0, ""
-    deadline = time.monotonic() + 240
-    for line in proc.stdout:
-        header = header or (line if line.startswith("Run ") else "")
-        if line.startswith("== Step 3/"):  # steps 1 and 2 are committed
-            seen = 2
-            proc.send_signal(signal.SIGKILL)
-            break
-        assert time.monotonic() < deadline
-    proc.wait(timeout=30)
-    assert seen == 2, "the run finished before it could be killed"
-    run_id = int(header.split()[1].rstrip(":"))
+    transcript.until("== Step 3/")  # steps 1 and 2 are committed: the app is at most a page on
+    transcript.proc.send_signal(signal.SIGKILL)
+    assert transcript.finish(timeout=30) == -signal.SIGKILL
+    run_id = transcript.run_id()
     db = open_database(Path(env["QWENLONG_READER_HOME"]) / "data" / "reader.sqlite3")
     before = db.get_run(run_id)
-    assert len(before.steps) == 2
+    done = len(before.steps)  # 2, or a few more if the kill came a step or two later
+    assert 2 <= done < len(before.chunks), "the run finished before it could be killed"
+    assert [s.index for s in before.steps] == list(range(done))
     resumed = run_app("resume", str(run_id), "--ctx", "2048", "--max-new-tokens", "48", env=env)
     assert resumed.returncode == 0, resumed.stderr
-    assert "Resuming after step 2" in resumed.stdout
-    assert "== Step 1/" not in resumed.stdout and "== Step 3/" in resumed.stdout
+    assert f"Resuming after step {done} of {len(before.chunks)}" in resumed.stdout
+    assert not any(f"== Step {n}/" in resumed.stdout for n in range(1, done + 1))
+    assert f"== Step {done + 1}/" in resumed.stdout
     after = db.get_run(run_id)
     assert after.status == "finished"
-    assert after.steps[:2] == before.steps  # the finished steps are untouched
+    assert after.steps[:done] == before.steps  # the finished steps are untouched
     assert [s.index for s in after.steps] == list(range(len(after.chunks)))

@@ -1,6 +1,8 @@
 """The command line under hostile conditions, as real processes: Ctrl-C while chunks are
 planned, another program locking the database mid-run, a read-only copy, another
-program's database, a bare resume, a full disk under the log file."""
+program's database, a bare resume, a full disk under the log file. Runs whose steps must
+only exist use the tiny model; the test acts on a line of the transcript (Transcript),
+never on how long a step takes."""
 
 from __future__ import annotations
 
@@ -13,8 +15,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from app.agent.queue import Question, ask_many
 from app.cli.transcript import Printer, drive
 from app.store.database import open_database
 from tests.agent.test_engine import SETTINGS, document
+from tests.cli.test_ask_end_to_end import Transcript
 from tests.conftest import make_pdf
 from tests.fakes import FakeBackend
 from tests.store.test_store import new_run, step
@@ -98,65 +99,50 @@ def test_sigint_while_a_long_document_is_planned_exits_130_without_a_failure(tmp
         text=True,
     )
     assert proc.stderr is not None
-    lines = []
-    for line in proc.stderr:  # the demo note comes just before planning starts
-        lines.append(line)
-        if "Demo model" in line:
-            break
-    time.sleep(0.3)
+    err = b""
+    while b"Planning chunks" not in err:  # the chunks are being planned (1% of the text)
+        got = os.read(proc.stderr.fileno(), 4096)
+        assert got, err
+        err += got
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=240)
-    err = "".join(lines) + err
+    out, rest = proc.communicate(timeout=240)
+    err = err.decode("utf-8", errors="replace") + rest
     assert proc.returncode == 130, (out, err)
     assert "failed" not in out and "Traceback" not in err
     assert "Cancelled before the run started" in out
 
 
 # -- another program locks the database mid-run -------------------------------------------
-def test_a_database_locked_mid_run_is_waited_for_then_the_run_stops_with_code_5(tmp_path, env):
+def test_a_database_locked_mid_run_is_waited_for_then_the_run_stops_with_code_5(
+    tmp_path, env, tiny_model
+):
     pdf = make_pdf(
         tmp_path / "keeper.pdf", [f"Page {n}. The lamp is lit at dusk. " * 30 for n in range(3)]
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "ask", str(pdf), "When is the lamp lit?"]
-        + ["--mode", "memory_agent", "--ctx", "2048", "--chunk-tokens", "200"]
-        + ["--max-new-tokens", "48", "--db-wait", "6"],
-        cwd=ROOT,
+    transcript = Transcript(
+        *("ask", str(pdf), "When is the lamp lit?", "--model", str(tiny_model)),
+        *("--mode", "memory_agent", "--ctx", "2048", "--chunk-tokens", "150"),
+        *("--max-new-tokens", "48", "--stream", "--db-wait", "6"),  # 8 steps, ~7 KB
         env=env,
-        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
-    assert proc.stdout is not None
-    header = ""
-    holding = threading.Event()
-    done = threading.Event()
-
-    def hold() -> None:
-        conn = sqlite3.connect(db_path(env), isolation_level=None)
-        conn.execute("BEGIN IMMEDIATE")  # another program takes the write lock
-        holding.set()
-        done.wait(120)
-        conn.execute("ROLLBACK")
-        conn.close()
-
-    holder = threading.Thread(target=hold, daemon=True)
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        header = header or (line if line.startswith("Run ") else "")
-        if line.startswith("== Step 1/") and not holder.is_alive():
-            holder.start()
-            assert holding.wait(30)
-    proc.wait(timeout=120)
-    done.set()
-    holder.join(30)
-    out = "".join(seen)
-    err = proc.stderr.read() if proc.stderr else ""
-    assert proc.returncode == 5, (out, err)
+    total = int(transcript.until("== Step 1/").split("/")[1].split(":")[0])
+    run_id = transcript.run_id()
+    other = sqlite3.connect(db_path(env), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another program takes the write lock
+    try:
+        saved = other.execute("SELECT COUNT(*) FROM steps WHERE run_id = ?", (run_id,))
+        assert saved.fetchone()[0] < total  # the app is a page past step 1 at most
+        code = transcript.finish()
+    finally:
+        transcript.proc.kill()  # (it has ended, unless the test failed)
+        other.execute("ROLLBACK")
+        other.close()
+    out = transcript.text
+    err = transcript.proc.stderr.read() if transcript.proc.stderr else ""
+    assert code == 5, (out, err)
     assert "Waiting for the database" in out and "stayed locked" in out
     assert "Traceback" not in err
-    run_id = int(header.split()[1].rstrip(":"))
     store = open_database(db_path(env))
     assert store.get_run(run_id).status == "interrupted"  # not left 'running'
     # The process has ended, the computed step has not: it is in a side file, owner-only.
@@ -177,29 +163,21 @@ def test_a_database_locked_mid_run_is_waited_for_then_the_run_stops_with_code_5(
 
 
 # -- a bare resume continues with the run's own settings ----------------------------------
-def test_a_bare_resume_uses_the_runs_budgets_not_todays_settings(tmp_path, env):
+def test_a_bare_resume_uses_the_runs_budgets_not_todays_settings(tmp_path, env, tiny_model):
     pdf = make_pdf(
         tmp_path / "long.pdf",
         [f"Page {n}. The lamp is lit at dusk, entry {n}. " * 25 for n in range(4)],
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "ask", str(pdf), "When is the lamp lit?"]
-        + ["--mode", "memory_agent", "--ctx", "3072", "--chunk-tokens", "300"]
-        + ["--max-new-tokens", "24"],
-        cwd=ROOT,
+    transcript = Transcript(
+        *("ask", str(pdf), "When is the lamp lit?", "--model", str(tiny_model)),
+        *("--mode", "memory_agent", "--ctx", "3072", "--chunk-tokens", "150"),
+        *("--max-new-tokens", "24", "--stream"),  # 12 steps, ~8 KB of transcript
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
     )
-    assert proc.stdout is not None
-    header = ""
-    for line in proc.stdout:
-        header = header or (line if line.startswith("Run ") else "")
-        if line.startswith("== Step 2/"):
-            proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) == 130
-    run_id = int(header.split()[1].rstrip(":"))
+    transcript.until("== Step 2/")  # step 1 is saved; the app is a page further at most
+    transcript.proc.send_signal(signal.SIGINT)
+    assert transcript.finish() == 130, transcript.text
+    run_id = transcript.run_id()
     before = open_database(db_path(env)).get_run(run_id)
     assert 1 <= len(before.steps) < len(before.chunks)
     cap = before.settings["budgets"]["max_new_tokens"]  # 24, raised to the minimum of 32

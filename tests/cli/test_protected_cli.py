@@ -1,5 +1,6 @@
 """The CLI with protected and damaged documents: clear exits before any run, a protected
-document's run kept only with --keep-protected-runs (a real run of the demo model)."""
+document's run kept only with --keep-protected-runs (a real run of the tiny model: what
+is kept or not does not depend on what the model writes)."""
 
 from __future__ import annotations
 
@@ -57,13 +58,12 @@ def test_damaged_pdf_exits_7_and_says_how_many_pages_survived(tmp_path, env):
     assert "--accept-damaged" in result.stderr and "OCR" not in result.stderr
 
 
-ASK = ["--mode", "single_pass", "--ctx", "2048", "--max-new-tokens", "8"]
-
-
-def test_a_protected_run_is_kept_only_with_consent(tmp_path, env, app_home):
+def test_a_protected_run_is_kept_only_with_consent(tmp_path, env, app_home, tiny_model):
     path = vault(tmp_path)
     question = "What is the vault combination?"
-    unkept = run_app("ask", str(path), question, "--password", "s3cret", *ASK, env=env)
+    ask = ["ask", str(path), question, "--password", "s3cret", "--model", str(tiny_model)]
+    ask += ["--mode", "single_pass", "--ctx", "2048", "--max-new-tokens", "8"]
+    unkept = run_app(*ask, env=env)
     assert unkept.returncode == 0, unkept.stderr
     assert "== Answer ==" in unkept.stdout and "Not kept" in unkept.stderr
     database = app_home / "data" / "reader.sqlite3"
@@ -74,9 +74,7 @@ def test_a_protected_run_is_kept_only_with_consent(tmp_path, env, app_home):
     # Nothing the app wrote holds the document's text: no cache, no prompt, no log line.
     assert files_containing(app_home, "vault combination is") == []
 
-    kept = run_app(
-        "ask", str(path), question, "--password", "s3cret", "--keep-protected-runs", *ASK, env=env
-    )
+    kept = run_app(*ask, "--keep-protected-runs", env=env)
     assert kept.returncode == 0, kept.stderr
     assert "Not kept" not in kept.stderr
     store = open_database(database)

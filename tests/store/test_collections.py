@@ -136,12 +136,14 @@ def test_a_named_collection_is_reused_and_reread_from_disk(store, room):
     assert len(collections.members_of(store, doc_id)) == 3
 
 
-def test_ask_and_show_a_collection_from_the_command_line(room, capsys, monkeypatch):
-    """The real CLI and demo model: a folder as a collection, then the same collection by
-    its name; `show` lists the documents and flags one changed on disk."""
+def test_ask_and_show_a_collection_from_the_command_line(room, capsys, monkeypatch, tiny_model):
+    """The real CLI and a real model (the tiny one: its answer is not looked at): a folder
+    as a collection, then the same collection by its name; `show` lists the documents
+    and flags one changed on disk."""
     from app.__main__ import main
 
-    fast = ["--mode", "single_pass", "--max-new-tokens", "8", "--ctx", "2048"]
+    fast = ["--model", str(tiny_model), "--mode", "single_pass", "--max-new-tokens", "8"]
+    fast += ["--ctx", "2048"]
     assert main(["ask", str(room), "Who is the tenant?", "--collection", "Deal", *fast]) == 0
     err = capsys.readouterr().err
     assert "Collection Deal: 3 documents, 4 pages." in err
