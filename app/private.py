@@ -48,6 +48,25 @@ def opener(path: str, flags: int) -> int:
     return fd
 
 
+def write_file(path: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write ``data`` to ``path``, owner-only and atomically: into a temporary file beside
+    it (0600 from creation on), then os.replace, so no reader and no crash ever sees half a
+    file; the temporary is removed when anything fails. ``durable``: fsync before the
+    rename (for results that cost minutes to compute)."""
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb", opener=opener) as out:
+            out.write(data)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
+
+
 def create_private(path: Path) -> None:
     """Make sure ``path`` exists and is 0600 (e.g. before SQLite opens it: SQLite then
     gives its -wal and -shm files the same mode as the database)."""

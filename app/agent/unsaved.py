@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,13 @@ log = logging.getLogger("app.agent")
 FOLDER = "unsaved"
 
 
+def _key(database: Path) -> str:
+    """The database's name among the side files: a hash of its resolved path."""
+    return hashlib.sha256(str(database.resolve()).encode("utf-8")).hexdigest()[:16]
+
+
 def side_file(database: Path, run_id: int) -> Path:
-    key = hashlib.sha256(str(database.resolve()).encode("utf-8")).hexdigest()[:16]
-    return paths.data_dir() / FOLDER / f"{key}-run{run_id}.json"
+    return paths.data_dir() / FOLDER / f"{_key(database)}-run{run_id}.json"
 
 
 def write_unsaved(
@@ -42,7 +45,8 @@ def write_unsaved(
     written."""
     target = side_file(database, run_id)
     if not steps and answer is None:
-        target.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a file left behind only repeats what is saved
+            target.unlink(missing_ok=True)
         return None
     data = {
         "database": str(database.resolve()),
@@ -52,16 +56,10 @@ def write_unsaved(
     }
     try:
         private.private_dir(target.parent)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8", opener=private.opener) as out:
-            json.dump(data, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)  # never half a file: a kill mid-write keeps the old one
+        # Atomic: a kill mid-write keeps the file as it was.
+        private.write_file(target, json.dumps(data).encode("utf-8"), durable=True)
     except OSError as error:
         log.warning("could not keep run %s's unsaved results in %s: %s", run_id, target, error)
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         return None
     log.info("run %s: %d unsaved step(s) kept in %s", run_id, len(steps), target)
     return target
@@ -71,11 +69,10 @@ def read_unsaved(database: Path) -> dict[int, tuple[list[StepRecord], AnswerReco
     """Every run of ``database`` with results kept in a side file. A damaged file is
     renamed .bad and skipped (the run then resumes by asking the model again)."""
     folder = paths.data_dir() / FOLDER
-    prefix = side_file(database, 0).name.removesuffix("-run0.json")
     found: dict[int, tuple[list[StepRecord], AnswerRecord | None]] = {}
     if not folder.is_dir():
         return found
-    for file in sorted(folder.glob(f"{prefix}-run*.json")):
+    for file in sorted(folder.glob(f"{_key(database)}-run*.json")):
         try:
             data = json.loads(file.read_text(encoding="utf-8"))
             if data["database"] != str(database.resolve()):

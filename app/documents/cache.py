@@ -9,7 +9,7 @@ entry 0600 because the cache holds the text of every document the user opened.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import pickle
 import re
 from pathlib import Path
@@ -71,13 +71,6 @@ def store(document: Document, options: str) -> None:
         return
     if document.damage:  # re-read (and asked about) every time, like the first time
         return
-    tmp: Path | None = None
-    try:
-        target = _file(document.sha256, options)
-        tmp = target.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb", opener=private.opener) as f:  # 0600 from creation on
-            pickle.dump(document, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, target)  # atomic: a reader never sees half a file
-    except OSError:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)  # a full cache disk must not break opening files
+    with contextlib.suppress(OSError):  # a full cache disk must not break opening files
+        data = pickle.dumps(document, protocol=pickle.HIGHEST_PROTOCOL)
+        private.write_file(_file(document.sha256, options), data)

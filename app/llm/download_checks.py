@@ -135,8 +135,5 @@ def remember_hash(path: Path, digest: str) -> None:
     with contextlib.suppress(OSError):
         cache = _load_cache(cache_file)
         cache[_cache_key(path)] = digest
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
         # 0600: it names every model file on the machine (app/private.py).
-        with open(tmp, "w", encoding="utf-8", opener=private.opener) as out:
-            out.write(json.dumps(cache, indent=1, sort_keys=True))
-        os.replace(tmp, cache_file)
+        private.write_file(cache_file, json.dumps(cache, indent=1, sort_keys=True).encode())

@@ -16,7 +16,6 @@ import hashlib
 import json
 import math
 import mmap
-import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -394,9 +393,6 @@ def file_sha256(
     result = digest.hexdigest()
     cache = _load_cache(cache_file)  # re-read: another process may have added entries
     cache[key] = result
-    tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
     # 0600: it names every model file on the machine (app/private.py).
-    with open(tmp, "w", encoding="utf-8", opener=private.opener) as out:
-        out.write(json.dumps(cache, indent=1, sort_keys=True))
-    os.replace(tmp, cache_file)  # atomic: a crash never leaves half a JSON file
+    private.write_file(cache_file, json.dumps(cache, indent=1, sort_keys=True).encode())
     return result
