@@ -82,33 +82,39 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
             process.wait(10)
 
 
+@contextlib.contextmanager
+def serving(model: Path, log: Path) -> Iterator[ServerProcess]:
+    """A server of ``model`` for as long as the block runs, stopped even when it fails."""
+    server = start_server(model, log)
+    try:
+        yield server
+    finally:
+        stop_server(server.process)
+
+
 @pytest.fixture(scope="session")
 def llama_server(demo_model, tmp_path_factory) -> Iterator[ServerProcess]:
     """One server for the session (starting one takes a few seconds)."""
-    server = start_server(demo_model, tmp_path_factory.mktemp("server") / "server.log")
-    yield server
-    stop_server(server.process)
+    with serving(demo_model, tmp_path_factory.mktemp("server") / "server.log") as server:
+        yield server
 
 
 @pytest.fixture
 def doomed_server(demo_model, tmp_path) -> Iterator[ServerProcess]:
     """A server of its own for a test that kills it."""
-    server = start_server(demo_model, tmp_path / "doomed.log")
-    yield server
-    stop_server(server.process)
+    with serving(demo_model, tmp_path / "doomed.log") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def tiny_server(tiny_model, tmp_path_factory) -> Iterator[ServerProcess]:
     """One server of the tiny model for the session."""
-    server = start_server(tiny_model, tmp_path_factory.mktemp("tiny-server") / "server.log")
-    yield server
-    stop_server(server.process)
+    with serving(tiny_model, tmp_path_factory.mktemp("tiny-server") / "server.log") as server:
+        yield server
 
 
 @pytest.fixture
 def doomed_tiny_server(tiny_model, tmp_path) -> Iterator[ServerProcess]:
     """A server of the tiny model of its own, for a test that kills it."""
-    server = start_server(tiny_model, tmp_path / "doomed.log")
-    yield server
-    stop_server(server.process)
+    with serving(tiny_model, tmp_path / "doomed.log") as server:
+        yield server
