@@ -19,13 +19,15 @@ from typing import Any, TextIO
 from app import paths
 from app.cli.transcript import EXIT_CANCELLED
 from app.errors import ModelError, UserError
+from app.llm.backend import CancelToken
 from app.llm.build_info import build_report
 from app.llm.download import download_model
 from app.llm.download_errors import REPO_ENV
 from app.llm.download_progress import DownloadCancelled, DownloadProgress, DownloadResult
 from app.llm.fit import DEFAULT_MAX_CTX, Machine, Plan, machine_of, plan_placement
-from app.llm.gguf import HASH_BLOCK, GGUFInfo, file_sha256, format_count, read_gguf_info
+from app.llm.gguf import GGUFInfo, format_count, read_gguf_info
 from app.llm.hardware import METAL_SHARE, Hardware, detect_hardware
+from app.llm.model_hash import HASH_BLOCK, file_sha256
 from app.llm.model_import import import_model
 from app.llm.model_sources import CATALOGUE, gguf_repo
 from app.llm.qwenlong import QWENLONG_QUANTS, qwenlong_reference
@@ -180,7 +182,7 @@ def cmd_models(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def run_download(args: argparse.Namespace, out: TextIO) -> DownloadResult | None:
     """``--download``/``--url``: progress on one stderr line; Ctrl-C stops between blocks
     and keeps the .part (None is returned). UserError for everything else."""
-    cancel = threading.Event()
+    cancel = CancelToken()
     if args.url:
         out.write(f"Downloading {args.url}\n")
     else:
@@ -258,7 +260,7 @@ class ProgressLine:
 
 
 @contextlib.contextmanager
-def _interrupt_sets(cancel: threading.Event) -> Iterator[None]:
+def _interrupt_sets(cancel: CancelToken) -> Iterator[None]:
     """Ctrl-C sets ``cancel`` (the download stops at the next block, keeping its .part)
     instead of raising KeyboardInterrupt wherever the program happens to be."""
     if threading.current_thread() is not threading.main_thread():
@@ -267,7 +269,7 @@ def _interrupt_sets(cancel: threading.Event) -> Iterator[None]:
 
     def handler(signum: int, frame: object) -> None:
         sys.stderr.write("\nCancelling: keeping what is downloaded...\n")
-        cancel.set()
+        cancel.cancel()
 
     previous = signal.signal(signal.SIGINT, handler)
     try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import io
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.gui.workers import describe_error
 from app.llm import download
+from app.llm.backend import CancelToken
 from app.llm.download_progress import DownloadCancelled
 from app.llm.fit import machine_of, plan_placement
 from app.llm.hardware import Hardware
@@ -46,11 +46,11 @@ class TransferWorker(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        self.cancel = threading.Event()
+        self.cancel_token = CancelToken()
 
     @Slot(str, str)
     def download(self, quant: str, repo: str) -> None:
-        self.cancel.clear()
+        self.cancel_token = CancelToken()  # a fresh one: an earlier cancel is spent
 
         def report(p: Any) -> None:
             fraction = p.fraction
@@ -58,7 +58,7 @@ class TransferWorker(QObject):
 
         try:
             result = download.download_model(
-                quant, repo=repo or None, progress=report, cancel=self.cancel
+                quant, repo=repo or None, progress=report, cancel=self.cancel_token
             )
         except DownloadCancelled as stop:
             self.failed.emit(
@@ -185,7 +185,7 @@ class ModelsDialog(QDialog):
         self.bar.setVisible(busy)
 
     def _cancel(self) -> None:
-        self.worker.cancel.set()
+        self.worker.cancel_token.cancel()
         self.status.setText("Pausing… the part downloaded so far is kept.")
 
     def _download(self) -> None:
@@ -224,7 +224,7 @@ class ModelsDialog(QDialog):
             self.status.setText("Copying… the dialog closes when the copy has finished.")
             return
         # Closing the dialog pauses a download (the .part is kept) and ends the thread.
-        self.worker.cancel.set()
+        self.worker.cancel_token.cancel()
         self.transfer_thread.quit()
         self.transfer_thread.wait()
         super().done(result)

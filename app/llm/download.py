@@ -45,18 +45,16 @@ from app.llm.download_checks import (
     check_magic,
     check_whole,
     expected_sha256,
-    remember_hash,
-    sha256_of,
 )
 from app.llm.download_errors import TOKEN_ENV, host_of, hub_error, network_error, safe_url
 from app.llm.download_progress import (
-    CancelFlag,
     DownloadCancelled,
     DownloadProgress,
     DownloadResult,
     ProgressCallback,
     RateMeter,
 )
+from app.llm.model_hash import remember_hash, sha256_of
 from app.llm.model_sources import (
     CATALOGUE,
     CatalogueEntry,
@@ -123,7 +121,7 @@ def download_model(
     sha256: str | None = None,
     dest_dir: Path | None = None,
     progress: ProgressCallback | None = None,
-    cancel: threading.Event | CancelToken | None = None,
+    cancel: CancelToken | None = None,
     token: str | None = None,
     timeout: float = TIMEOUT_S,
     proxy: str | None = None,
@@ -157,7 +155,6 @@ def download_model(
         token = os.environ.get(TOKEN_ENV, "").strip() or None
     folder = dest_dir or paths.models_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    done = CancelFlag(cancel)
     if url:
         named = folder / file_name_of(url)
         if named.exists():  # nothing to ask the server
@@ -168,14 +165,14 @@ def download_model(
         if progress is not None:
             progress(DownloadProgress(entry.quant, 0, None, 0.0, phase="looking"))
         repos = candidate_repos(repo)
-        source = find_source(hub, entry.quant, repos, endpoint, token, timeout, done)
+        source = find_source(hub, entry.quant, repos, endpoint, token, timeout, cancel)
     target = folder / source.name
     if not expected and source.sha256:
         expected, verified_by = source.sha256, source.sha_from
     if target.exists():
         return already_there(target, expected, verified_by, source.repo)
     with _claim(target):
-        return _Download(hub, source, target, expected, verified_by, progress, done).run()
+        return _Download(hub, source, target, expected, verified_by, progress, cancel).run()
 
 
 _active: set[Path] = set()
@@ -218,7 +215,7 @@ class _Download:
         expected: str,
         verified_by: str,
         progress: ProgressCallback | None,
-        cancelled: CancelFlag,
+        cancel: CancelToken | None,
     ) -> None:
         self.hub = hub
         self.source = source
@@ -229,7 +226,7 @@ class _Download:
         self.expected = expected
         self.verified_by = verified_by
         self.progress = progress
-        self.cancelled = cancelled
+        self.cancel = cancel
         self.host = host_of(source.url)
         self.total = source.size
         self.offset = 0
@@ -290,7 +287,7 @@ class _Download:
             return hashlib.sha256()
         self._report(phase="checking")
         try:
-            return sha256_of(self.part, self.offset, self.cancelled)
+            return sha256_of(self.part, self.offset, cancel=self.cancel)
         except Cancelled:
             raise DownloadCancelled(self.part, self.offset, self.total) from None
 
@@ -314,7 +311,7 @@ class _Download:
                 pass
 
             def update(self, n: int) -> None:  # called before each block is written
-                if download.cancelled:
+                if download.cancel is not None and download.cancel.cancelled:
                     raise Cancelled()
                 download._report()
 

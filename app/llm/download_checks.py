@@ -1,20 +1,17 @@
 """Is a downloaded model file whole and the right one: the SHA-256 (hashed as it is written),
-the GGUF magic, the tensor table when the server gave no length, and the hash cache."""
+the GGUF magic, and the tensor table when the server gave no length."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app import paths, private
-from app.errors import Cancelled, ModelError, UserError
-from app.llm.download_progress import CancelFlag, DownloadResult
-from app.llm.gguf import HASH_BLOCK, HASH_CACHE_NAME, MAGIC, _cache_key, _load_cache
+from app.errors import ModelError, UserError
+from app.llm.download_progress import DownloadResult
+from app.llm.gguf import MAGIC
+from app.llm.model_hash import file_sha256, sha256_of
 from app.llm.model_sources import SHA256_RE
 
 if TYPE_CHECKING:
@@ -42,9 +39,7 @@ def already_there(target: Path, expected: str, verified_by: str, repo: str) -> D
     size = target.stat().st_size
     digest = ""
     if expected:
-        from app.llm.gguf import file_sha256  # cached by (path, size, mtime)
-
-        digest = file_sha256(target)
+        digest = file_sha256(target)  # cached by (path, size, mtime)
         if digest != expected:
             raise ModelError(
                 f"{target.name} is already in the models folder but its SHA-256 is "
@@ -86,18 +81,6 @@ class HashingFile:
         return end
 
 
-def sha256_of(path: Path, length: int, cancelled: CancelFlag | None = None) -> Any:
-    digest = hashlib.sha256()
-    done = 0
-    with path.open("rb") as f:
-        while done < length and (block := f.read(min(HASH_BLOCK, length - done))):
-            if cancelled:
-                raise Cancelled()
-            digest.update(block)
-            done += len(block)
-    return digest
-
-
 def check_magic(path: Path, *, corrupt_on_failure: bool) -> None:
     with path.open("rb") as f:
         magic = f.read(4)
@@ -127,13 +110,3 @@ def check_whole(part: Path, hint: str) -> None:
             f"The download of {part.name.removesuffix('.part')} is incomplete: {error.message}",
             hint=hint,
         ) from None
-
-
-def remember_hash(path: Path, digest: str) -> None:
-    """Seed file_sha256's cache: `models` then lists the file without reading 20 GB."""
-    cache_file = paths.cache_dir() / HASH_CACHE_NAME
-    with contextlib.suppress(OSError):
-        cache = _load_cache(cache_file)
-        cache[_cache_key(path)] = digest
-        # 0600: it names every model file on the machine (app/private.py).
-        private.write_file(cache_file, json.dumps(cache, indent=1, sort_keys=True).encode())

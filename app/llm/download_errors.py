@@ -65,7 +65,7 @@ def hub_error(error: Any, url: str, repo: str, resume: str = "") -> UserError:
 
 
 def network_error(error: BaseException, url: str, timeout: float, resume: str = "") -> UserError:
-    import httpx2
+    from app.llm.httpclient import failure_kind
 
     host = host_of(url)
     resume = resume or "Run the download again, or download in a browser and use Import."
@@ -78,23 +78,29 @@ def network_error(error: BaseException, url: str, timeout: float, resume: str = 
         )
     proxy_hint = "If this network needs a proxy, enter it in Settings (environment proxy "
     proxy_hint += "variables are not used). "
-    if any(s in text for s in ("Name or service", "nodename", "getaddrinfo", "No address")):
+    kind = failure_kind(error)
+    if kind == "dns":
         return UserError(
             f"Cannot find {host}: no network connection, or DNS is not working.",
             hint=f"Check the connection. {proxy_hint}{resume}",
         )
-    if "CERTIFICATE" in text.upper() or "SSL" in text.upper():
+    if kind == "tls":
         return UserError(
             f"A secure connection to {host} failed ({text}).",
             hint="A proxy or firewall may be intercepting HTTPS: its certificate must be "
             f"installed in the system's certificate store. {resume}",
         )
-    if isinstance(error, httpx2.TimeoutException):
+    if kind == "timeout":
         return UserError(
             f"{host} did not answer in time{f' ({timeout:g} s)' if timeout else ''}.",
             hint=f"The network may be slow or blocked. {proxy_hint}{resume}",
         )
-    if "refused" in text.lower():
+    if kind == "proxy":
+        return UserError(
+            f"The proxy refused the connection to {host} ({text}).",
+            hint=f"Check the proxy in Settings (leave it empty to connect directly). {resume}",
+        )
+    if kind == "refused":
         return UserError(f"{host} refused the connection.", hint=f"{proxy_hint}{resume}")
     return UserError(f"Cannot download from {host}: {text}.", hint=f"{proxy_hint}{resume}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -10,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import Cancelled
-from app.llm.backend import CancelToken
 from app.units import human_duration, human_size
 
 
@@ -77,20 +75,6 @@ class DownloadResult:
 
 
 RATE_WINDOW_S = 5.0
-
-
-class CancelFlag:
-    """The cancel flag, whichever kind the caller passed."""
-
-    def __init__(self, cancel: threading.Event | CancelToken | None) -> None:
-        self.cancel = cancel
-
-    def __bool__(self) -> bool:
-        if self.cancel is None:
-            return False
-        if isinstance(self.cancel, CancelToken):
-            return self.cancel.cancelled
-        return self.cancel.is_set()
 
 
 class RateMeter:

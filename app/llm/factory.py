@@ -9,7 +9,8 @@ from pathlib import Path
 from app.errors import ModelError
 from app.llm.backend import Backend, CancelToken
 from app.llm.fit import Plan, plan_placement
-from app.llm.local import LocalBackend, check_model_file, demo_model_path
+from app.llm.gguf import check_model_file
+from app.llm.local import LocalBackend, demo_model_path
 from app.settings import Settings
 
 # The demo model's answers do not improve with more context; 4K keeps it quick.

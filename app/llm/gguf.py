@@ -1,4 +1,4 @@
-"""What a GGUF file is, read from its header alone, and its SHA-256.
+"""What a GGUF file is, read from its header alone (its SHA-256: app.llm.model_hash).
 
 A QwenLong GGUF is ~20 GB, so nothing here loads weights: the header (metadata and tensor
 table, a few MB) is parsed through a read-only memory map, which touches only the pages
@@ -12,19 +12,14 @@ Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import mmap
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from app import paths, private
 from app.errors import ModelError
-from app.llm.backend import CancelToken
 
 MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -209,11 +204,42 @@ def _bad(path: Path, what: str) -> ModelError:
     )
 
 
+def check_model_file(path: str | Path) -> Path:
+    """A clear ModelError for a missing, unreadable or non-GGUF file."""
+    model = Path(path).expanduser()
+    if model.is_symlink() and not model.exists():
+        raise ModelError(
+            f"{model} is a broken link: the file it points to no longer exists.",
+            hint="Choose the model file itself in Settings, or pass --model FILE.",
+        )
+    if not model.exists():
+        raise ModelError(
+            f"Model file not found: {model}",
+            hint="Choose a GGUF file in Settings, pass --model, or set QWENLONG_READER_MODEL.",
+        )
+    if model.is_dir():
+        raise ModelError(f"{model} is a folder; choose the .gguf file inside it.")
+    try:
+        with model.open("rb") as f:
+            magic = f.read(4)
+    except OSError as error:
+        raise ModelError(
+            f"The model file {model.name} cannot be read: {error.strerror}.",
+            hint="Check the file's permissions (it must be readable by you), or copy it "
+            "into the models folder with `python -m app models --import FILE`.",
+        ) from error
+    if magic != MAGIC:
+        raise ModelError(
+            f"{model.name} is not a GGUF model file.",
+            hint="QwenLong Reader runs GGUF builds through llama.cpp, e.g. "
+            "QwenLong-L1.5-30B-A3B-Q4_K_M.gguf.",
+        )
+    return model
+
+
 def read_gguf_info(path: str | Path) -> GGUFInfo:
     """Parse a GGUF's metadata and tensor table. ModelError for a missing, non-GGUF,
     corrupt or truncated file."""
-    from app.llm.local import check_model_file  # missing / folder / wrong magic messages
-
     model = check_model_file(path)
     size = model.stat().st_size
     try:
@@ -338,61 +364,3 @@ def _info(
         expert_bytes=expert_bytes,
         metadata=meta,
     )
-
-
-# -- hashing ------------------------------------------------------------------------------
-HASH_BLOCK = 8 * 1024 * 1024
-HASH_CACHE_NAME = "model-hashes.json"
-# How many bytes file_sha256 actually read, this process: lets tests see a cache hit.
-hash_stats = {"bytes_hashed": 0, "cache_hits": 0}
-
-
-def _cache_key(path: Path) -> str:
-    st = path.stat()
-    # Size and mtime_ns change when a file is replaced or re-downloaded in place.
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-
-
-def _load_cache(file: Path) -> dict[str, str]:
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def file_sha256(
-    path: str | Path,
-    progress: Callable[[int, int], None] | None = None,
-    cancel: CancelToken | None = None,
-) -> str:
-    """Hex SHA-256 of a file, streamed in 8 MB blocks (~10 s for 20 GB on an SSD), cached
-    by (path, size, mtime) so only the first call reads the file. ``progress(done, total)``
-    is called per block; ``cancel`` raises app.errors.Cancelled between blocks."""
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise ModelError(f"Model file not found: {file}")
-    cache_file = paths.cache_dir() / HASH_CACHE_NAME
-    key = _cache_key(file)
-    cache = _load_cache(cache_file)
-    if key in cache:
-        hash_stats["cache_hits"] += 1
-        return cache[key]
-    total = file.stat().st_size
-    digest = hashlib.sha256()
-    done = 0
-    with file.open("rb") as f:
-        while block := f.read(HASH_BLOCK):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            digest.update(block)
-            done += len(block)
-            hash_stats["bytes_hashed"] += len(block)
-            if progress is not None:
-                progress(done, total)
-    result = digest.hexdigest()
-    cache = _load_cache(cache_file)  # re-read: another process may have added entries
-    cache[key] = result
-    # 0600: it names every model file on the machine (app/private.py).
-    private.write_file(cache_file, json.dumps(cache, indent=1, sort_keys=True).encode())
-    return result

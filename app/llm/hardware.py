@@ -53,32 +53,6 @@ class Hardware:
 
 
 # -- detection ------------------------------------------------------------------------
-def parse_meminfo(text: str) -> tuple[int, int]:
-    """(total, available) bytes from /proc/meminfo."""
-    values = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        parts = rest.split()
-        if parts and parts[0].isdigit():
-            values[key] = int(parts[0]) * 1024  # kB
-    total = values.get("MemTotal", 0)
-    return total, values.get("MemAvailable", values.get("MemFree", total))
-
-
-def parse_vm_stat(text: str) -> int:
-    """Available bytes from macOS ``vm_stat``: free, inactive, speculative, purgeable."""
-    page = 4096
-    first = text.splitlines()[0] if text else ""
-    if "page size of" in first:
-        page = int(first.split("page size of")[1].split()[0])
-    pages = 0
-    for line in text.splitlines()[1:]:
-        key, _, value = line.partition(":")
-        if key.strip() in ("Pages free", "Pages inactive", "Pages speculative", "Pages purgeable"):
-            pages += int(value.strip().rstrip("."))
-    return pages * page
-
-
 def parse_nvidia_smi(text: str) -> GPU | None:
     """``nvidia-smi --query-gpu=name,memory.total,memory.free --format=csv,noheader,
     nounits`` output (MiB); several GPUs are pooled, as llama.cpp splits layers."""
@@ -110,51 +84,17 @@ def _cgroup_limit() -> int | None:
     return None
 
 
-def _windows_ram() -> tuple[int, int]:
-    import ctypes
-
-    class MemoryStatus(ctypes.Structure):
-        _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong)] + [
-            (name, ctypes.c_ulonglong)
-            for name in ("total", "avail", "pf_total", "pf_avail", "v_total", "v_avail", "x")
-        ]
-
-    status = MemoryStatus()
-    status.dwLength = ctypes.sizeof(MemoryStatus)
-    ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status))  # type: ignore[attr-defined]
-    return int(status.total), int(status.avail)
-
-
 def _ram() -> tuple[int, int]:
-    """(total, available) bytes: psutil (portable, maintained, BSD licence, ~500 KB) with
-    the container's cgroup limit applied; the platform readers below only without it."""
-    try:
-        import psutil
+    """(total, available) bytes from psutil (portable, maintained, BSD licence, ~500 KB),
+    with the container's cgroup limit applied: psutil reports the host's memory."""
+    import psutil
 
-        memory = psutil.virtual_memory()
-        total, available = int(memory.total), int(memory.available)
-        limit = _cgroup_limit()
-        if limit is not None and limit < total:
-            total, available = limit, min(available, limit)
-        return total, available
-    except (ImportError, OSError, RuntimeError):
-        pass
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            total, available = parse_meminfo(Path("/proc/meminfo").read_text())
-            limit = _cgroup_limit()
-            if limit is not None and limit < total:
-                total, available = limit, min(available, limit)
-            return total, available
-    if sys.platform == "darwin":
-        total = int(_run("sysctl", "-n", "hw.memsize").strip() or 0)
-        if total:
-            return total, parse_vm_stat(_run("vm_stat")) or total // 2
-    if sys.platform == "win32":
-        with contextlib.suppress(Exception):
-            return _windows_ram()
-    page = os.sysconf("SC_PAGE_SIZE")
-    return os.sysconf("SC_PHYS_PAGES") * page, os.sysconf("SC_AVPHYS_PAGES") * page
+    memory = psutil.virtual_memory()
+    total, available = int(memory.total), int(memory.available)
+    limit = _cgroup_limit()
+    if limit is not None and limit < total:
+        total, available = limit, min(available, limit)
+    return total, available
 
 
 def _llama_gpu_offload() -> bool:

@@ -1,5 +1,5 @@
 """The HTTP policy shared by the remote backend and model downloads: which certificates are
-trusted and which proxy is used.
+trusted and which proxy is used; and what kind of failure a transport error was.
 
 httpx2 (the maintained continuation of httpx, and what huggingface_hub 2 is built on) is
 the one HTTP stack, so a frozen app carries one. Two rules hold for every client made here:
@@ -61,3 +61,32 @@ def make_client(
         headers={"User-Agent": USER_AGENT},
         event_hooks=event_hooks,
     )
+
+
+def ssl_cause(error: BaseException) -> ssl.SSLError | None:
+    """The TLS failure behind a transport error, however deep httpx2 wrapped it."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def failure_kind(error: BaseException) -> str:
+    """What went wrong on the wire, for both callers' messages: "tls", "proxy", "timeout",
+    "dns", "refused", "dropped" (closed without an answer) or "other"."""
+    text = str(error)
+    if ssl_cause(error) is not None or "CERTIFICATE_VERIFY" in text.upper():
+        return "tls"
+    if isinstance(error, httpx2.ProxyError):
+        return "proxy"
+    if isinstance(error, httpx2.TimeoutException):
+        return "timeout"
+    if any(s in text for s in ("Name or service", "nodename", "getaddrinfo", "No address")):
+        return "dns"
+    if "refused" in text.lower():
+        return "refused"
+    if isinstance(error, httpx2.RemoteProtocolError):
+        return "dropped"
+    return "other"

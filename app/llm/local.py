@@ -30,51 +30,18 @@ from app.llm.backend import (
     Sampling,
     split_thinking,
 )
+from app.llm.gguf import check_model_file
 from app.llm.load_params import LoadParams, validate_n_cpu_moe
 from app.llm.loopguard import RepetitionGuard
 from app.records import CallStats
 
 log = logging.getLogger("app.llm")
 
-GGUF_MAGIC = b"GGUF"
 _MARKER = re.compile("\x00(\\d+)\x00")  # a message's place in the rendered template
 KV_TYPES = {"f16": 1, "q8_0": 8, "q4_0": 2}  # ggml_type values
 # Appended when thinking runs past its cap, so the model still writes memory and plan
 # (budget forcing, as in s1/Qwen3's thinking-budget recipe).
 FORCE_END_THINKING = "\n\nI have thought enough; now I write the output.\n</think>\n\n"
-
-
-def check_model_file(path: str | Path) -> Path:
-    """A clear ModelError for a missing, unreadable or non-GGUF file."""
-    model = Path(path).expanduser()
-    if model.is_symlink() and not model.exists():
-        raise ModelError(
-            f"{model} is a broken link: the file it points to no longer exists.",
-            hint="Choose the model file itself in Settings, or pass --model FILE.",
-        )
-    if not model.exists():
-        raise ModelError(
-            f"Model file not found: {model}",
-            hint="Choose a GGUF file in Settings, pass --model, or set QWENLONG_READER_MODEL.",
-        )
-    if model.is_dir():
-        raise ModelError(f"{model} is a folder; choose the .gguf file inside it.")
-    try:
-        with model.open("rb") as f:
-            magic = f.read(4)
-    except OSError as error:
-        raise ModelError(
-            f"The model file {model.name} cannot be read: {error.strerror}.",
-            hint="Check the file's permissions (it must be readable by you), or copy it "
-            "into the models folder with `python -m app models --import FILE`.",
-        ) from error
-    if magic != GGUF_MAGIC:
-        raise ModelError(
-            f"{model.name} is not a GGUF model file.",
-            hint="QwenLong Reader runs GGUF builds through llama.cpp, e.g. "
-            "QwenLong-L1.5-30B-A3B-Q4_K_M.gguf.",
-        )
-    return model
 
 
 class LocalBackend:

@@ -10,7 +10,8 @@ from typing import TextIO
 
 from app import paths
 from app.errors import ModelError
-from app.llm.gguf import HASH_BLOCK, read_gguf_info
+from app.llm.gguf import read_gguf_info
+from app.llm.model_hash import HASH_BLOCK
 from app.units import gb, human_size
 
 

@@ -15,9 +15,9 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import Cancelled, UserError
+from app.errors import UserError
+from app.llm.backend import CancelToken
 from app.llm.download_errors import REPO_ENV, gated_error, host_of, hub_error, network_error
-from app.llm.download_progress import CancelFlag
 from app.llm.qwenlong import QWENLONG_QUANTS
 
 log = logging.getLogger("app.llm.download")
@@ -128,7 +128,7 @@ def find_source(
     endpoint: str,
     token: str | None,
     timeout: float,
-    cancelled: CancelFlag,
+    cancel: CancelToken | None,
 ) -> Source:
     """The first repository with a single-file GGUF of ``quant``, asked in order."""
     import httpx2
@@ -138,8 +138,8 @@ def find_source(
     tried: list[str] = []
     gated: list[str] = []
     for repo in repos:
-        if cancelled:
-            raise Cancelled()
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         try:
             info = api.model_info(repo, files_metadata=True, timeout=timeout)
         except GatedRepoError:

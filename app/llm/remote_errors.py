@@ -4,13 +4,12 @@ transport errors (TLS, proxy, DNS, refused), HTTP statuses and servers' error bo
 from __future__ import annotations
 
 import json
-import ssl
 from urllib.parse import urlsplit
 
 import httpx2
 
 from app.errors import BackendError
-from app.llm.httpclient import CONNECT_S
+from app.llm.httpclient import CONNECT_S, failure_kind, ssl_cause
 
 URL_HINT = "Check the URL; it should be the server's base URL, e.g. http://host:8080"
 REACH_HINT = "Check that the server is running and that the URL and port in Settings are right."
@@ -44,45 +43,32 @@ def check_url(url: str) -> None:
 def never_answered(error: BaseException) -> bool:
     """True when the request cannot have reached a model: worth a retry."""
     if isinstance(error, (httpx2.ConnectError, httpx2.ConnectTimeout)):
-        return not isinstance(_ssl_cause(error), ssl.SSLError)  # a TLS failure stays one
+        return ssl_cause(error) is None  # a TLS failure stays one
     # A keep-alive connection the server had closed, or a drop before the status line.
     return isinstance(error, httpx2.RemoteProtocolError) and "without sending" in str(error)
-
-
-def _ssl_cause(error: BaseException) -> BaseException | None:
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ssl.SSLError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 def network_error(error: BaseException, url: str, *, proxy: str) -> BackendError:
     """What an httpx2 transport error means for someone looking at Settings."""
     parts = urlsplit(url)
     host, where = parts.hostname or url, parts.netloc.rpartition("@")[2]
-    tls = _ssl_cause(error)
-    if tls is not None:
+    kind = failure_kind(error)
+    if kind == "tls":
+        tls = ssl_cause(error) or error
         reason = getattr(tls, "verify_message", "") or getattr(tls, "reason", "") or str(tls)
         return BackendError(
             f"The secure connection to {host} failed: {reason}.",
             hint="Check whether the server speaks http or https. A company certificate must "
             "be installed in the system's certificate store to be trusted.",
         )
-    if isinstance(error, httpx2.ProxyError):
+    if kind == "proxy":
         return BackendError(f"The proxy {proxy} refused the connection: {error}", hint=PROXY_HINT)
-    text = str(error)
-    if isinstance(error, httpx2.ConnectTimeout):
-        why = f"{where} did not answer within {CONNECT_S:g} s"
-    elif "refused" in text.lower():
-        why = f"nothing answers at {where} (connection refused)"
-    elif any(s in text for s in ("Name or service", "nodename", "getaddrinfo", "No address")):
-        why = f"the host {host} was not found ({text})"
-    elif isinstance(error, httpx2.RemoteProtocolError):
-        why = "the server closed the connection without answering"
-    else:
-        why = f"{where} cannot be reached ({text or type(error).__name__})"
+    why = {
+        "timeout": f"{where} did not answer within {CONNECT_S:g} s",
+        "refused": f"nothing answers at {where} (connection refused)",
+        "dns": f"the host {host} was not found ({error})",
+        "dropped": "the server closed the connection without answering",
+    }.get(kind, f"{where} cannot be reached ({str(error) or type(error).__name__})")
     hint = REACH_HINT + (" " + PROXY_HINT if proxy else "")
     return BackendError(f"Could not reach the server at {url}: {why}.", hint=hint)
 

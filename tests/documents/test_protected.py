@@ -132,7 +132,7 @@ def test_an_older_world_readable_cache_entry_is_tightened(tmp_path):
 
 @pytest.mark.skipif(not POSIX, reason="POSIX modes")
 def test_model_hash_cache_is_owner_only(tmp_path):
-    from app.llm.gguf import HASH_CACHE_NAME, file_sha256
+    from app.llm.model_hash import HASH_CACHE_NAME, file_sha256
 
     os.umask(0o022)
     model = tmp_path / "m.gguf"

@@ -27,6 +27,7 @@ from app import paths
 from app.cli.models import add_models_command, cmd_models
 from app.errors import ModelError, UserError
 from app.llm import download
+from app.llm.backend import CancelToken
 from app.llm.download import download_model
 from app.llm.download_errors import REPO_ENV
 from app.llm.download_progress import DownloadCancelled, DownloadProgress
@@ -351,13 +352,13 @@ def test_a_given_sha256_wins(hub):
 
 def test_cancel_within_a_second_keeps_the_part_and_resumes(hub, tiny_bytes):
     hub.trickle_s = 0.03  # ~530 KB/s: a block takes half a second, the file a minute
-    cancel = threading.Event()
+    cancel = CancelToken()
     seen: list[int] = []
 
     def progress(p: DownloadProgress) -> None:
         seen.append(p.done)
-        if p.done >= 64 * 1024 and not cancel.is_set():
-            threading.Timer(0.0, cancel.set).start()
+        if p.done >= 64 * 1024 and not cancel.cancelled:
+            threading.Timer(0.0, cancel.cancel).start()
             seen.append(-int(time.monotonic() * 1000))
 
     started = time.monotonic()
@@ -401,6 +402,14 @@ def test_nothing_answers():
     with pytest.raises(UserError, match="refused the connection") as error:
         download_model("Q4_K_M")
     assert "proxy" in str(error.value) and time.monotonic() - started < 10
+
+
+def test_an_untrusted_certificate_names_the_system_store(untrusted_https):
+    """An on-prem mirror behind a company CA the system does not trust yet."""
+    with pytest.raises(UserError, match="secure connection to 127.0.0.1") as error:
+        download_model(url=f"{untrusted_https}/owner/repo/resolve/main/m.Q4_K_M.gguf")
+    assert "system's certificate store" in str(error.value)
+    assert not list(models().glob("*.part"))  # nothing was fetched, nothing kept
 
 
 def test_hf_hub_offline_is_honoured(hub, monkeypatch):

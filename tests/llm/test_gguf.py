@@ -1,19 +1,14 @@
-"""GGUF header parsing (real files, no weights loaded) and the cached SHA-256."""
+"""GGUF header parsing (real files, no weights loaded)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import struct
 from pathlib import Path
 
 import pytest
 
-from app import paths
-from app.errors import Cancelled, ModelError
-from app.llm import gguf
-from app.llm.backend import CancelToken
-from app.llm.gguf import file_sha256, read_gguf_info
+from app.errors import ModelError
+from app.llm.gguf import read_gguf_info
 from tests.fixtures.tiny_qwen3moe import write_tiny_qwen3moe
 
 
@@ -102,34 +97,3 @@ def test_corrupt_version(tiny, tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="corrupt GGUF header"):
         read_gguf_info(bad)
-
-
-def test_sha256_is_streamed_and_cached(tiny):
-    expected = hashlib.sha256(tiny.read_bytes()).hexdigest()
-    seen: list[tuple[int, int]] = []
-    before = dict(gguf.hash_stats)
-    assert file_sha256(tiny, progress=lambda done, total: seen.append((done, total))) == expected
-    size = tiny.stat().st_size
-    assert seen[-1] == (size, size)
-    assert gguf.hash_stats["bytes_hashed"] == before["bytes_hashed"] + size
-    assert (paths.cache_dir() / "model-hashes.json").is_file()
-    # the second call reads nothing
-    assert file_sha256(tiny) == expected
-    assert gguf.hash_stats["bytes_hashed"] == before["bytes_hashed"] + size
-    assert gguf.hash_stats["cache_hits"] == before["cache_hits"] + 1
-
-
-def test_sha256_recomputed_when_file_changes(tmp_path):
-    file = tmp_path / "m.gguf"
-    file.write_bytes(b"GGUF one")
-    first = file_sha256(file)
-    file.write_bytes(b"GGUF two")
-    os.utime(file, ns=(1, 2))  # a different mtime even on coarse-clock filesystems
-    assert file_sha256(file) == hashlib.sha256(b"GGUF two").hexdigest() != first
-
-
-def test_sha256_cancel(tiny):
-    cancel = CancelToken()
-    cancel.cancel()
-    with pytest.raises(Cancelled):
-        file_sha256(tiny, cancel=cancel)

@@ -105,7 +105,7 @@ def test_llama_logging_is_restored_after_a_load(tiny, capfd):
 def test_unreadable_and_broken_link_model_files_are_clear_errors(tmp_path, tiny, monkeypatch):
     from pathlib import Path
 
-    from app.llm.local import check_model_file
+    from app.llm.gguf import check_model_file
 
     link = tmp_path / "model.gguf"
     link.symlink_to(tmp_path / "gone.gguf")

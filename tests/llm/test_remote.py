@@ -689,3 +689,20 @@ def test_the_environment_key_wins_over_the_saved_one(memory_keyring, monkeypatch
     monkeypatch.setenv("OPENAI_API_KEY", "sk-other-tool")  # never read
     monkeypatch.delenv(API_KEY_ENV)
     assert api_key_for("http://other:8080") is None
+
+
+# -- TLS ----------------------------------------------------------------------------------
+def test_an_untrusted_certificate_names_the_system_store(untrusted_https):
+    """A company CA that is not in the system's store: refused, and the hint says where
+    it must be installed (SSL_CERT_FILE and the like are not read)."""
+    with pytest.raises(BackendError) as error:
+        RemoteBackend(untrusted_https, retries=0)
+    text = str(error.value)
+    assert "secure connection to 127.0.0.1 failed" in text and "certificate" in text.lower()
+    assert "system's certificate store" in text
+
+
+def test_https_to_a_plain_http_server_says_http_or_https(stub):
+    with pytest.raises(BackendError, match="secure connection") as error:
+        RemoteBackend(stub.url.replace("http://", "https://"), retries=0)
+    assert "http or https" in str(error.value)
