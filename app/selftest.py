@@ -1,9 +1,10 @@
 """``--self-test``: proves an installed or frozen app works on this machine.
 
 Starts Qt offscreen and builds the main window, opens a PDF it generates, loads the demo
-model, runs one real memory step, writes and reads the database, and prints a JSON
-report. Exit code 0 when every check passed, 1 otherwise. Uses a temporary home folder,
-so the user's data is never touched.
+model, runs one real memory step, writes and reads the database, downloads a GGUF from a
+loopback server and asks a chat server there, and prints a JSON report. Exit code 0 when
+every check passed, 1 otherwise. Uses a temporary home folder, so the user's data is
+never touched.
 """
 
 from __future__ import annotations
@@ -102,6 +103,67 @@ def run_self_test() -> int:
 
         return build_report().as_dict()
 
+    def network() -> dict[str, Any]:
+        # The download and remote-server stack in this bundle (huggingface_hub, httpx2,
+        # the TLS context, our checks): a GGUF downloaded from, and a chat server probed
+        # on, a loopback server. Nothing leaves the machine.
+        import hashlib
+        import struct
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from app.llm.download import download_model
+        from app.llm.httpclient import tls_context
+        from app.llm.remote import RemoteBackend
+
+        key, arch = b"general.architecture", b"selftest"
+        gguf = b"GGUF" + struct.pack("<IQQQ", 3, 0, 1, len(key)) + key
+        gguf += struct.pack("<IQ", 8, len(arch)) + arch  # one string value: a whole header
+        routes = {"/v1/models": b'{"data": [{"id": "selftest"}]}', "/m/selftest.gguf": gguf}
+
+        class Loopback(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                self.answer(send_body=False)
+
+            def do_GET(self) -> None:
+                self.answer(send_body=True)
+
+            def do_POST(self) -> None:  # /tokenize: absent here, the backend estimates
+                self.answer(send_body=True)
+
+            def answer(self, send_body: bool) -> None:
+                body = routes.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if send_body:
+                    self.wfile.write(body)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Loopback)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            result = download_model(
+                url=f"{base}/m/selftest.gguf", sha256=hashlib.sha256(gguf).hexdigest(), proxy=""
+            )
+            remote = RemoteBackend(base, retries=0)
+            remote.close()
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert result.verified_by == "--sha256" and result.path.read_bytes() == gguf
+        return {
+            "downloaded": result.size,
+            "remote_model": remote.model,
+            "trusted_cas": len(tls_context().get_ca_certs()),
+        }
+
     build = _check(report, "llama_build", llama_build)
     if build is not None:
         report["build"] = build
@@ -109,6 +171,7 @@ def run_self_test() -> int:
     window = _check(report, "qt_window", qt_window)
     document = _check(report, "pdf_ingest", pdf)
     backend = _check(report, "model_load", llama)
+    _check(report, "download_and_remote", network)
 
     def memory_step() -> dict[str, Any]:
         from app.agent.engine import Engine

@@ -8,8 +8,9 @@ user picked is found, not guessed), builds Hub URLs for ``HF_ENDPOINT`` (an on-p
 mirror), sends ``HF_TOKEN`` only to the Hub, turns the Hub's errors (gated, not found)
 into typed exceptions, and its ``http_get`` resumes a dropped connection in place with a
 Range request (and copes with a server that answers 200 to one). Its ``hf_hub_download``
-is not used: since huggingface_hub 2 it deletes the partial file of a cancelled or cut
-download, and a 20 GB file over a home connection must continue where it stopped. So
+is not used: in huggingface_hub 2 each attempt writes a fresh ``<etag>.<uuid>.incomplete``
+and deletes it on any failure, and a 20 GB file over a home connection must continue
+where it stopped (a cancel, a closed laptop, the next day). So
 this module keeps ``<models>/<file>.part`` itself, hands it to ``http_get`` to append to,
 and checks what the library does not: free disk space first, the SHA-256 the Hub lists
 for the file (the library only compares sizes), the GGUF magic, then an os.replace into

@@ -4,10 +4,11 @@ trusted and which proxy is used; and what kind of failure a transport error was.
 httpx2 (the maintained continuation of httpx, and what huggingface_hub 2 is built on) is
 the one HTTP stack, so a frozen app carries one. Two rules hold for every client made here:
 
-* TLS is checked against the operating system's trust store (``truststore`` on Windows and
-  macOS), so a company CA installed there works, also in the frozen app whose bundled
-  OpenSSL knows no CA of its own. On Linux the system bundle is used, as httpcore2 does:
-  truststore there re-adds the verify paths on every handshake with OpenSSL < 3.4.
+* TLS is checked against the operating system's trust store, so a company CA installed
+  there works, also in the frozen app whose bundled OpenSSL knows no CA of its own. This
+  is httpx2's own default (``truststore`` on Windows and macOS, the system bundle on
+  Linux, where truststore would re-add the verify paths on every handshake with OpenSSL
+  < 3.4); the app only builds it once and without SSL_CERT_FILE/SSL_CERT_DIR.
 * ``trust_env=False``: HTTP(S)_PROXY, SSL_CERT_FILE and ~/.netrc in the environment are
   ignored. A proxy is used only when the user entered one in Settings; an environment
   variable set for something else must not route a team's LAN server, or its API key,
@@ -17,7 +18,6 @@ the one HTTP stack, so a frozen app carries one. Two rules hold for every client
 from __future__ import annotations
 
 import ssl
-import sys
 from functools import lru_cache
 from typing import Any
 
@@ -30,10 +30,6 @@ CONNECT_S = 10.0
 @lru_cache(maxsize=1)
 def tls_context() -> ssl.SSLContext:
     """One context for the process: building one reads the whole trust store."""
-    if sys.platform in ("win32", "darwin"):
-        import truststore
-
-        return truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     return httpx2.create_ssl_context(trust_env=False)
 
 

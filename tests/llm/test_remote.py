@@ -706,3 +706,11 @@ def test_https_to_a_plain_http_server_says_http_or_https(stub):
     with pytest.raises(BackendError, match="secure connection") as error:
         RemoteBackend(stub.url.replace("http://", "https://"), retries=0)
     assert "http or https" in str(error.value)
+
+
+def test_a_ca_file_from_the_environment_is_not_trusted(untrusted_https, tmp_path, monkeypatch):
+    """SSL_CERT_FILE set for another tool must not change whom the app trusts: a CA is
+    trusted when it is in the system's store (trust_env=False)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "server.pem"))  # the server's own
+    with pytest.raises(BackendError, match="secure connection"):
+        RemoteBackend(untrusted_https, retries=0)

@@ -269,3 +269,33 @@ def test_cuda_edition_refuses_a_cpu_build(monkeypatch):
     monkeypatch.setenv("QWENLONG_EDITION", "cuda")
     with pytest.raises(SystemExit, match="no libggml-cuda"):
         run_spec(monkeypatch, "linux")  # this checkout's venv: the CPU build
+
+
+# What the frozen app imports, lazily too: each must still import with the spec's
+# excludes gone (the bundle once lacked yaml, which huggingface_hub.utils needs).
+RUNTIME_IMPORTS = (
+    "app.__main__", "app.gui.window", "app.llm.download", "app.llm.remote", "app.llm.local",
+    "huggingface_hub.file_download", "huggingface_hub.hf_api", "llama_cpp.llama_chat_format",
+    "pymupdf", "keyring", "docx", "selectolax.lexbor", "markdown_it",
+)  # fmt: skip
+
+
+def test_what_the_app_imports_works_without_the_excluded_modules(monkeypatch):
+    import subprocess
+
+    excludes = run_spec(monkeypatch, "linux")["Analysis"][0].kwargs["excludes"]
+    script = (
+        "import importlib.abc, sys\n"
+        f"EXCLUDED = {sorted(excludes)!r}\n"
+        "class Excluded(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if any(name == e or name.startswith(e + '.') for e in EXCLUDED):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r} (excluded)')\n"
+        "sys.meta_path.insert(0, Excluded())\n"
+        f"for module in {list(RUNTIME_IMPORTS)!r}:\n"
+        "    importlib.import_module(module)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
