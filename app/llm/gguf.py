@@ -32,7 +32,8 @@ _SCALARS = {
 }  # fmt: skip
 
 # ggml tensor type id -> (elements per block, bytes per block), from ggml.c's type_traits;
-# used to find where tensor data ends, i.e. whether a download was cut short.
+# used to find where tensor data ends, i.e. whether a download was cut short. This table
+# and FILE_TYPES are checked against the gguf package's (llama.cpp's) in tests/llm/test_gguf.py.
 GGML_BLOCKS: dict[int, tuple[int, int]] = {
     0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
     9: (32, 40), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176),
@@ -49,7 +50,7 @@ FILE_TYPES = {
     17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
     23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S",
     29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0",
-    38: "MXFP4_MOE",
+    38: "MXFP4_MOE", 39: "NVFP4", 40: "Q1_0",
 }  # fmt: skip
 
 # Bytes per K or V element in llama.cpp's cache: q8_0 and q4_0 store 32 values in 34 and

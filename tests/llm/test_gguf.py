@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import ModelError
-from app.llm.gguf import read_gguf_info
+from app.llm.gguf import FILE_TYPES, GGML_BLOCKS, ArrayInfo, read_gguf_info
 from tests.fixtures.tiny_qwen3moe import write_tiny_qwen3moe
 
 
@@ -97,3 +97,44 @@ def test_corrupt_version(tiny, tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="corrupt GGUF header"):
         read_gguf_info(bad)
+
+
+# -- against llama.cpp's own reader (the gguf package, a test dependency) ------------------
+def test_agrees_with_the_gguf_package_reader(demo_model):
+    """The hand parser is kept for speed (docs/libraries.md); llama.cpp's GGUFReader is
+    the reference it must agree with, key by key and tensor by tensor."""
+    from gguf import GGUFReader, GGUFValueType
+
+    reader = GGUFReader(demo_model)
+    info = read_gguf_info(demo_model)
+    keys = {name for name in reader.fields if not name.startswith("GGUF.")}
+    assert set(info.metadata) == keys
+    for field in reader.fields.values():
+        if field.name.startswith("GGUF."):  # the reader's own header pseudo-fields
+            continue
+        ours = info.metadata[field.name]
+        if field.types[0] == GGUFValueType.ARRAY:
+            length = len(field.data)
+            assert (ours.length if isinstance(ours, ArrayInfo) else len(ours)) == length
+            if isinstance(ours, list) and field.types[-1] != GGUFValueType.STRING:
+                assert ours == [field.parts[i].tolist()[0] for i in field.data], field.name
+        else:
+            assert ours == field.contents(), field.name
+    assert info.tensor_count == len(reader.tensors)
+    assert info.parameter_count == sum(int(t.n_elements) for t in reader.tensors)
+    data_end = max(int(t.data_offset) + int(t.n_bytes) for t in reader.tensors)
+    assert info.tensor_bytes == data_end - reader.data_offset
+
+
+def test_type_tables_match_llama_cpp():
+    """A new ggml type or file type in llama.cpp shows up here, not as a wrong size."""
+    import gguf as reference
+
+    sizes = {int(kind): size for kind, size in reference.GGML_QUANT_SIZES.items()}
+    assert sizes == GGML_BLOCKS
+    names = {
+        int(kind): kind.name.removeprefix("MOSTLY_").removeprefix("ALL_")
+        for kind in reference.LlamaFileType
+        if kind.name != "GUESSED"
+    }
+    assert names == FILE_TYPES
