@@ -76,15 +76,22 @@ def test_cancel_during_prompt_processing_takes_effect_quickly(demo_model):
     try:
         cancel = CancelToken()
         prompt = "Summarise: " + TEXT * 2
-        timer = threading.Timer(0.3, cancel.cancel)
-        started = time.perf_counter()
+        cancelled_at: list[float] = []
+
+        def press_cancel() -> None:
+            cancelled_at.append(time.perf_counter())
+            cancel.cancel()
+
+        timer = threading.Timer(0.3, press_cancel)
         timer.start()
         try:
             complete(backend, [{"role": "user", "content": prompt}], Sampling(max_tokens=8), cancel)
             raise AssertionError("the call was not cancelled")
         except Exception as error:  # Cancelled
             assert type(error).__name__ == "Cancelled"
-        assert time.perf_counter() - started < 1.5
+        # Measured from the cancel, not from the start: tokenizing the prompt on a loaded
+        # machine must not count against the abort callback's promptness.
+        assert time.perf_counter() - cancelled_at[0] < 1.0
         # the backend stays usable after an aborted decode
         ok = complete(
             backend, [{"role": "user", "content": "Say hi."}], Sampling(max_tokens=4), CancelToken()
