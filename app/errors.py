@@ -36,7 +36,12 @@ class DocumentError(UserError):
 
 
 class PasswordRequired(DocumentError):
-    """An encrypted PDF: ask for the password and try again."""
+    """An encrypted PDF: ask for the password and try again. ``path`` is the file that
+    needs it (in a collection, the member), so the window can ask for that file's own."""
+
+    def __init__(self, message: str, *, hint: str = "", path: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
 
 
 class ModelError(UserError):

@@ -18,6 +18,11 @@ from app.llm.factory import DEMO_NOTE
 from app.model_options import add_model_options
 from app.records import Mode
 
+PASSWORD_HELP = (
+    "password of an encrypted PDF; may be repeated: each is tried on each protected file "
+    "of a collection"
+)
+
 
 def add_db_wait_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -59,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--collection", metavar="NAME", help="the collection's name")
     ask.add_argument("--mode", default="auto", choices=[m.value for m in Mode])
-    ask.add_argument("--password", help="password of an encrypted PDF")
+    ask.add_argument("--password", action="append", help=PASSWORD_HELP)
     ask.add_argument(
         "--keep-protected-runs",
         action="store_true",
@@ -79,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = sub.add_parser("resume", help="continue an interrupted run at its next chunk")
     resume.add_argument("run_id", type=int)
-    resume.add_argument("--password")
+    resume.add_argument("--password", action="append", help=PASSWORD_HELP)
     resume.add_argument("--accept-damaged", action="store_true")
     resume.add_argument("--stream", action="store_true")
     add_db_wait_option(resume)

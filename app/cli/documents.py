@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.documents.ingest import load_document
+from app.documents.ingest import load_with_passwords
 from app.documents.model import Document
 from app.errors import UserError
 from app.store import collections
@@ -27,17 +27,29 @@ def split_documents(values: list[str]) -> tuple[list[str], list[str]]:
     return files, questions
 
 
+def given_passwords(args: argparse.Namespace) -> list[str]:
+    """``--password``, given any number of times: each is tried on each protected file."""
+    value = getattr(args, "password", None)
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def read_one(args: argparse.Namespace, path: str | Path) -> Document:
+    return load_with_passwords(
+        Path(path), given_passwords(args), accept_damaged=args.accept_damaged
+    )
+
+
 def load_documents(args: argparse.Namespace, files: list[str]) -> Document:
     """One document, or several files / a folder as one collection."""
-
-    def one(path: Path) -> Document:
-        return load_document(path, password=args.password, accept_damaged=args.accept_damaged)
-
     if len(files) == 1 and not Path(files[0]).expanduser().is_dir():
-        return one(Path(files[0]))
+        return read_one(args, files[0])
     from app.documents.collection import load_collection
 
-    return load_collection(files, name=args.collection or "", load=one)
+    return load_collection(
+        files, name=args.collection or "", load=lambda path: read_one(args, path)
+    )
 
 
 def stored_collection(args: argparse.Namespace) -> Document:
@@ -64,9 +76,7 @@ def reload_document(
     their order, refused when one is gone or has changed (never silently mixed in)."""
     members = collections.members_of(store, document_id)
     if not members:
-        return load_document(
-            Path(row["path"]), password=args.password, accept_damaged=args.accept_damaged
-        )
+        return read_one(args, row["path"])
     changes = collections.changed_members(members)
     if changes:
         raise UserError(
@@ -74,9 +84,7 @@ def reload_document(
             hint=f"Reading on would mix other versions into {what}; ask the question again "
             "on the collection as it is now.",
         )
-    from app.documents.collection import build_collection
+    from app.documents.collection import build_collection, load_members
 
-    def one(path: str) -> Document:
-        return load_document(Path(path), password=args.password, accept_damaged=args.accept_damaged)
-
-    return build_collection([one(m.path) for m in members], row["title"])
+    documents = load_members([m.path for m in members], lambda path: read_one(args, path))
+    return build_collection(documents, row["title"])

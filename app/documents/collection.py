@@ -150,17 +150,26 @@ def load_collection(
     files = expand_paths(paths)
     if not files:
         raise DocumentError("No documents given.", hint="Name files or folders to read.")
-    reader = load or load_document
-    documents = []
-    for file in files:
-        try:
-            documents.append(reader(file))
-        except DocumentError as error:
-            # say which member failed: in a 40-file data room "empty file" alone is useless
-            raise type(error)(f"{file.name}: {error.message}", hint=error.hint) from error
+    documents = load_members(files, load or load_document)
     if len(documents) == 1:
         return documents[0]
     return build_collection(documents, name or default_name(files))
+
+
+def load_members(files: Iterable[str | Path], reader: Callable[[Path], Document]) -> list[Document]:
+    """Each file read by ``reader``, in order; a failure names its member: in a 40-file
+    data room "empty file" alone is useless. The error keeps its type and what it carries
+    (a PasswordRequired its file, a DocumentDamaged its page counts), so the window can
+    ask about that member."""
+    documents = []
+    for file in map(Path, files):
+        try:
+            documents.append(reader(file))
+        except DocumentError as error:
+            error.message = f"{file.name}: {error.message}"
+            error.args = (error.message,)
+            raise
+    return documents
 
 
 def default_name(files: Sequence[Path]) -> str:

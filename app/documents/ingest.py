@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from app.documents import cache
 from app.documents.docx import docx_document
@@ -14,7 +15,7 @@ from app.documents.html import HTML_EXTENSIONS, html_document
 from app.documents.model import Document
 from app.documents.pdf import needs_password, pdf_document, refuse_drm
 from app.documents.text import text_document
-from app.errors import DocumentError
+from app.errors import DocumentError, PasswordRequired
 
 # Formats PyMuPDF opens natively besides PDF. Which reader opens a file is decided by its
 # content (formats.py: an HTML page named .pdf is read as HTML); this list is what the
@@ -111,3 +112,31 @@ def load_document(
         cache.store(document, options)  # skips protected and damaged documents
     document.warnings[:0] = fmt.notices  # after caching: they name this file
     return document
+
+
+def load_with_passwords(
+    path: Path | str, passwords: Sequence[str] = (), **options: Any
+) -> Document:
+    """``load_document`` with each of ``passwords`` in turn: the first that opens the file
+    wins. A collection's protected members may each have their own password, and every one
+    given is tried on each; an unprotected file opens with the first try (a password is
+    ignored there). When none fits, the PasswordRequired names the file and says whether
+    no password was given or the given ones were wrong."""
+    tried = list(dict.fromkeys(p for p in passwords if p))  # in order, each once
+    if not tried:
+        return load_document(path, **options)
+    last: PasswordRequired | None = None
+    for password in tried:
+        try:
+            return load_document(path, password=password, **options)
+        except PasswordRequired as error:
+            last = error
+    assert last is not None
+    if len(tried) == 1:
+        raise last  # "The password for X is wrong."
+    title = Path(path).stem
+    raise PasswordRequired(
+        f"None of the {len(tried)} passwords given opens {title}.",
+        hint="Give its own password too (CLI: one more --password); passwords are case-sensitive.",
+        path=last.path or str(path),
+    ) from last

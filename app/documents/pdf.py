@@ -229,11 +229,13 @@ def pdf_document(
                 raise PasswordRequired(
                     f"{title} is protected by a password.",
                     hint="Enter the password (CLI: --password).",
+                    path=path,
                 )
             if not pdf.authenticate(password):
                 raise PasswordRequired(
                     f"The password for {title} is wrong.",
                     hint="Try again; passwords are case-sensitive.",
+                    path=path,
                 )
         repaired = pdf.is_pdf and bool(pdf.is_repaired)
         cut_short = repaired and "startxref" in opened  # its end (xref, trailer) is gone

@@ -13,6 +13,7 @@ import pytest
 from app.documents.ingest import load_document
 from app.store.database import open_database
 from tests.cli.test_ask_end_to_end import run_app
+from tests.documents.test_protected import AUDIT_PW, LEASE_PW, protected_room
 
 SECRET = "The vault combination is 31-07-1987."
 
@@ -85,3 +86,80 @@ def test_a_protected_run_is_kept_only_with_consent(tmp_path, env, app_home, tiny
     run_id = int(kept.stdout.split("Run ", 1)[1].split(":", 1)[0])
     assert store.get_run(run_id).status == "finished"
     store.close()
+
+
+FAST = ["--mode", "single_pass", "--ctx", "2048", "--max-new-tokens", "8"]
+
+
+def test_each_protected_member_of_a_folder_opens_with_its_own_password(
+    tmp_path, env, app_home, tiny_model
+):
+    room = protected_room(tmp_path / "room")
+    ask = ["ask", str(room), "What are the codes?", "--model", str(tiny_model), *FAST]
+    # in the other order than the files': each is tried on each protected member
+    result = run_app(*ask, "--password", AUDIT_PW, "--password", LEASE_PW, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Collection room (3 documents): 3 documents, 3 pages." in result.stderr
+    assert "== Answer ==" in result.stdout and "Not kept" in result.stderr
+    for phrase in ("lease code", "audit code", LEASE_PW, AUDIT_PW):
+        assert files_containing(app_home, phrase) == []
+
+
+def test_a_member_no_password_opens_is_named_before_any_run(tmp_path, env):
+    room = protected_room(tmp_path / "room")
+    one = run_app("ask", str(room), "q?", "--password", LEASE_PW, env=env)
+    assert one.returncode == 3 and "c-audit.pdf: The password for c-audit is wrong" in one.stderr
+    none = run_app("ask", str(room), "q?", env=env)
+    assert none.returncode == 3
+    assert "a-lease.pdf: a-lease is protected by a password" in none.stderr
+    assert "--password" in none.stderr
+    assert "4471" not in one.stdout + none.stdout and "9932" not in one.stdout + none.stdout
+
+
+def test_a_single_password_opens_a_collection_whose_files_share_it(tmp_path, env, tiny_model):
+    room = tmp_path / "room"
+    room.mkdir()
+    for name in ("a.pdf", "b.pdf"):
+        pdf = pymupdf.open()
+        pdf.new_page().insert_text((72, 72), f"{name} says: {SECRET}")
+        pdf.save(room / name, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="s3cret")
+    ask = ["ask", str(room), "q?", "--password", "s3cret", "--model", str(tiny_model), *FAST]
+    result = run_app(*ask, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "2 documents, 2 pages." in result.stderr and "== Answer ==" in result.stdout
+
+
+def test_password_may_be_repeated_on_ask_and_resume():
+    from app.cli import build_parser
+
+    parser = build_parser()
+    ask = parser.parse_args(["ask", "f.pdf", "q?", "--password", "a", "--password", "b"])
+    assert ask.password == ["a", "b"]
+    assert parser.parse_args(["ask", "f.pdf", "q?", "--password", "a"]).password == ["a"]
+    assert parser.parse_args(["ask", "f.pdf", "q?"]).password is None
+    resume = parser.parse_args(["resume", "4", "--password", "a", "--password", "b"])
+    assert resume.password == ["a", "b"]
+
+
+def test_resume_reads_a_stored_collection_again_with_each_password(tmp_path, store):
+    """What ``resume`` and ``ask --collection`` do: the members' files read again, each
+    protected one with whichever --password opens it; one that none opens is named."""
+    import argparse
+
+    from app.cli.documents import reload_document
+    from app.documents.collection import load_collection
+    from app.documents.ingest import load_with_passwords
+    from app.errors import PasswordRequired
+
+    room = protected_room(tmp_path / "room")
+    passwords = [LEASE_PW, AUDIT_PW]
+    doc = load_collection([room], load=lambda path: load_with_passwords(path, passwords))
+    doc_id = store.add_document(doc)
+    row = store.get_document_row(doc_id)
+    assert store.conn.execute("SELECT text FROM documents").fetchone()[0] == ""
+    args = argparse.Namespace(password=[AUDIT_PW, LEASE_PW], accept_damaged=False)
+    again = reload_document(store, args, doc_id, row, "run 1")
+    assert again.sha256 == doc.sha256 and again.text == doc.text
+    args = argparse.Namespace(password=[AUDIT_PW], accept_damaged=False)
+    with pytest.raises(PasswordRequired, match="^a-lease.pdf: The password for a-lease"):
+        reload_document(store, args, doc_id, row, "run 1")

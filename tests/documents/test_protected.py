@@ -13,7 +13,9 @@ import pytest
 
 from app import paths
 from app.documents import cache
-from app.documents.ingest import load_document
+from app.documents.collection import load_collection
+from app.documents.ingest import load_document, load_with_passwords
+from app.documents.model import DocumentDamaged
 from app.errors import DocumentError, PasswordRequired
 from app.store.database import open_database
 from tests.conftest import make_pdf
@@ -161,3 +163,82 @@ def test_unreadable_file_says_permissions(tmp_path):
             load_document(path)
     finally:
         path.chmod(0o600)
+
+
+# A data room whose two protected PDFs have different passwords, and a plain memo between
+# them (the tests of the CLI and the window use it too).
+LEASE_SECRET = "The lease code is 4471."
+AUDIT_SECRET = "The audit code is 9932."
+LEASE_PW = "lease-pw-7Q"
+AUDIT_PW = "audit-pw-3Z"
+
+
+def protected_room(folder: Path) -> Path:
+    folder.mkdir()
+    encrypted_pdf(folder / "a-lease.pdf", LEASE_SECRET, LEASE_PW)
+    (folder / "b-memo.txt").write_text("Memo: the tenant is Harbor Ltd.\n", encoding="utf-8")
+    encrypted_pdf(folder / "c-audit.pdf", AUDIT_SECRET, AUDIT_PW)
+    return folder
+
+
+def open_room(folder: Path, passwords: list[str]):
+    return load_collection([folder], load=lambda path: load_with_passwords(path, passwords))
+
+
+def test_each_protected_member_opens_with_its_own_password_in_any_order(tmp_path, app_home):
+    room = protected_room(tmp_path / "room")
+    for passwords in ([LEASE_PW, AUDIT_PW], [AUDIT_PW, LEASE_PW]):
+        doc = open_room(room, passwords)
+        assert doc.kind == "collection" and doc.protected
+        assert [(Path(m.path).name, m.protected) for m in doc.members] == [
+            ("a-lease.pdf", True),
+            ("b-memo.txt", False),
+            ("c-audit.pdf", True),
+        ]
+        assert LEASE_SECRET in doc.text and AUDIT_SECRET in doc.text and "Harbor" in doc.text
+    # neither member's text reached the cache (nor the passwords any file)
+    for phrase in ("lease code", "audit code", LEASE_PW, AUDIT_PW):
+        assert files_containing(app_home, phrase) == []
+
+
+def test_a_member_that_no_given_password_opens_is_named(tmp_path):
+    room = protected_room(tmp_path / "room")
+    with pytest.raises(PasswordRequired) as one:
+        open_room(room, [LEASE_PW])  # opens the lease, not the audit
+    assert str(one.value).startswith("c-audit.pdf: ") and "wrong" in one.value.message
+    assert Path(one.value.path).name == "c-audit.pdf" and one.value.exit_code == 3
+    with pytest.raises(PasswordRequired) as two:
+        open_room(room, [LEASE_PW, "guess"])
+    assert two.value.message == "c-audit.pdf: None of the 2 passwords given opens c-audit."
+    assert "--password" in two.value.hint and Path(two.value.path).name == "c-audit.pdf"
+    with pytest.raises(PasswordRequired) as none:
+        open_room(room, [])  # the first protected member is the first to ask
+    assert none.value.message == "a-lease.pdf: a-lease is protected by a password."
+    assert Path(none.value.path).name == "a-lease.pdf"
+
+
+def test_passwords_change_nothing_for_an_unprotected_file(tmp_path):
+    plain = make_pdf(tmp_path / "plain.pdf", ["An ordinary sentence about gardens."])
+    assert load_with_passwords(plain, ["x", "y"]) == load_document(plain)
+    assert load_with_passwords(plain, []) == load_document(plain)
+    vault = encrypted_pdf(tmp_path / "vault.pdf")
+    with pytest.raises(PasswordRequired, match="protected by a password"):
+        load_with_passwords(vault, ["", ""])  # empty answers are no password
+    assert SECRET in load_with_passwords(vault, ["guess", "s3cret"]).text
+
+
+def test_a_damaged_member_is_named_and_keeps_its_page_counts(tmp_path):
+    """Naming the member keeps the error's type and what it carries: the window asks
+    about that member (a DocumentDamaged once failed to be rebuilt with its name)."""
+    pdf = pymupdf.open()
+    for number in range(10):
+        pdf.new_page().insert_textbox(pymupdf.Rect(56, 56, 539, 800), f"Page {number} " * 80)
+    data = pdf.tobytes()
+    room = tmp_path / "room"
+    room.mkdir()
+    (room / "a-cut.pdf").write_bytes(data[: len(data) // 2])
+    make_pdf(room / "b-plain.pdf", ["Readable text about rivers."])
+    with pytest.raises(DocumentDamaged) as damaged:
+        load_collection([room])
+    assert damaged.value.message.startswith("a-cut.pdf: ")
+    assert damaged.value.pages_total == 10 and 0 < damaged.value.pages_read < 10
