@@ -3,6 +3,8 @@ extracted text (selectable, with the current chunk's span marked)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pymupdf
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import (
@@ -85,11 +87,22 @@ class PageView(QWidget):
         QShortcut(QKeySequence.StandardKey.ZoomOut, self, lambda: self.set_zoom(self.zoom / 1.2))
         self._hit_page = 0
 
-    def open(self, path: str, password: str | None = None) -> None:
+    def open(self, path: str, passwords: Sequence[str] = ()) -> None:
+        """Show ``path``; a protected file with the first of ``passwords`` that opens it
+        (a collection's members may each have their own)."""
         self.close_document()
         self.pdf = pymupdf.open(path)
-        if self.pdf.needs_pass and password:
-            self.pdf.authenticate(password)
+        if isinstance(passwords, str):
+            passwords = [passwords]
+        # authenticate() is 0 for a wrong password; without the right one MuPDF would
+        # render the still-encrypted pages as garbage: show nothing instead.
+        if self.pdf.needs_pass and not any(self.pdf.authenticate(p) for p in passwords):
+            self.close_document()
+            self.page_box.setMaximum(1)
+            self.count_label.setText("of 0")
+            self.status.setText("locked: its password is needed")
+            return
+        self.status.clear()
         self.page_box.setMaximum(max(1, self.pdf.page_count))
         self.count_label.setText(f"of {self.pdf.page_count}")
         # Start at fit-to-width: the whole line is readable without scrolling sideways.
@@ -176,6 +189,7 @@ class DocumentViewer(QTabWidget):
         super().__init__(parent)
         self.document: Document | None = None
         self.marked: MarkedText | None = None
+        self.passwords: list[str] = []  # the shown document's (in memory only)
         self.pages = PageView()
         self.text = QPlainTextEdit(readOnly=True)
         self.text.setAccessibleName("Document text")
@@ -187,13 +201,13 @@ class DocumentViewer(QTabWidget):
             alignment=Qt.AlignmentFlag.AlignCenter,
         )
 
-    def show_document(self, document: Document, password: str | None = None) -> None:
+    def show_document(self, document: Document, passwords: Sequence[str] = ()) -> None:
         self.document = document
         # The same "--- page N ---" markers as the ``text`` command: what the model gets,
         # and where each page starts (Word and HTML have no page view to show that).
         self.marked = mark_pages(document)
         self.text.setPlainText(self.marked.text)
-        self.password = password
+        self.passwords = [passwords] if isinstance(passwords, str) else list(passwords)
         self.shown_member: int | None = None  # the collection member in the page view
         if document.members:  # a collection: the page view shows one member at a time
             paged = [m for m in document.members if m.kind not in REFLOWED_KINDS]
@@ -206,7 +220,7 @@ class DocumentViewer(QTabWidget):
         is_pdf = document.kind not in REFLOWED_KINDS
         self.setTabEnabled(0, is_pdf)
         if is_pdf:
-            self.pages.open(document.path, password)
+            self.pages.open(document.path, self.passwords)
             self.setCurrentIndex(0)
         else:
             self.pages.close_document()
@@ -217,7 +231,7 @@ class DocumentViewer(QTabWidget):
         assert self.document is not None
         if self.shown_member != index:
             member = self.document.members[index]
-            self.pages.open(member.path, self.password if member.protected else None)
+            self.pages.open(member.path, self.passwords if member.protected else ())
             self.shown_member = index
 
     def mark_span(self, start: int, end: int) -> None:

@@ -42,7 +42,7 @@ class MainWindow(WindowModel, WindowDocuments, WindowRuns, WindowReview):
         self.unkept.forget(self.store)
         self.document = None
         self.document_id = None
-        self.password = None
+        self.passwords = []  # what opened the shown document: in memory only
         self.plan = None
         self.run_id = None
         self.busy = False

@@ -3,13 +3,14 @@ drag and drop, recent files, history), and what a protected or damaged file asks
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
-from app.documents.ingest import SUPPORTED_FORMATS, load_document
+from app.documents.ingest import SUPPORTED_FORMATS, load_with_passwords
 from app.documents.model import Document, DocumentDamaged
 from app.errors import PasswordRequired
 from app.gui.safe_text import plain_html
@@ -68,91 +69,136 @@ class WindowDocuments(WindowState):
             dialog = self.collection_dialog
             self.open_files(dialog.paths(), dialog.name.text().strip())
 
-    def open_files(self, paths: list[str], name: str = "") -> None:
-        """Read several files or a folder as one collection (documents/collection.py)."""
+    def open_files(
+        self,
+        paths: list[str],
+        name: str = "",
+        passwords: Sequence[str] = (),
+        accept_damaged: bool = False,
+        keep_runs: bool = False,
+    ) -> None:
+        """Read several files or a folder as one collection (documents/collection.py).
+        Each protected member opens with the first of ``passwords`` that fits it."""
         from app.documents.collection import load_collection
 
         self.statusBar().showMessage(f"Opening {len(paths)} documents as a collection…")
         settings = self.settings
+        passwords = list(passwords)
 
         def job(progress: Any) -> Document:
             return load_collection(
                 paths,
                 name=name,
-                load=lambda path: load_document(
+                load=lambda path: load_with_passwords(
                     path,
+                    passwords,
                     drop_headers_footers=settings.drop_headers_footers,
                     ocr=settings.ocr,
+                    accept_damaged=accept_damaged,
                 ),
             )
 
-        task = Task(job)
-        task.signals.done.connect(lambda doc: self._document_loaded(doc, None))
-        task.signals.failed.connect(
-            lambda message, error: self._document_failed(paths[0], message, error)
-        )
-        self._task = task
-        start_task(task)
+        def reopen(passwords: list[str], accept_damaged: bool, keep_runs: bool) -> None:
+            self.open_files(paths, name, passwords, accept_damaged, keep_runs)
+
+        self._start_open(job, passwords, accept_damaged, keep_runs, reopen)
 
     def open_file(
         self,
         path: str,
-        password: str | None = None,
+        passwords: Sequence[str] = (),
         accept_damaged: bool = False,
         keep_runs: bool = False,
     ) -> None:
         if Path(path).is_dir():  # a folder (from history or recent files): a collection
-            self.open_files([path])
+            self.open_files([path], "", passwords, accept_damaged, keep_runs)
             return
         self.statusBar().showMessage(f"Opening {Path(path).name}…")
         settings = self.settings
+        passwords = list(passwords)
 
         def job(progress: Any) -> Document:
-            return load_document(
+            return load_with_passwords(
                 Path(path),
-                password=password,
+                passwords,
                 drop_headers_footers=settings.drop_headers_footers,
                 ocr=settings.ocr,
                 progress=progress,
                 accept_damaged=accept_damaged,
             )
 
+        def reopen(passwords: list[str], accept_damaged: bool, keep_runs: bool) -> None:
+            self.open_file(path, passwords, accept_damaged, keep_runs)
+
+        self._start_open(job, passwords, accept_damaged, keep_runs, reopen)
+
+    def _start_open(
+        self,
+        job: Callable[[Any], Document],
+        passwords: list[str],
+        accept_damaged: bool,
+        keep_runs: bool,
+        reopen: Callable[[list[str], bool, bool], None],
+    ) -> None:
+        """Read in a worker; a protected or damaged file asks, then ``reopen`` tries again
+        with what the answers add (the same files, a collection's members included)."""
         task = Task(job)
         task.signals.progress.connect(
             lambda done, total: self.statusBar().showMessage(f"Reading page {done} of {total}…")
         )
-        task.signals.done.connect(lambda doc: self._document_loaded(doc, password, keep_runs))
+        task.signals.done.connect(lambda doc: self._document_loaded(doc, passwords, keep_runs))
         task.signals.failed.connect(
-            lambda message, error: self._document_failed(path, message, error, password)
+            lambda message, error: self._document_failed(
+                message, error, passwords, accept_damaged, keep_runs, reopen
+            )
         )
         self._task = task  # keep the signals object alive until it reports
         start_task(task)
 
     def _document_failed(
-        self, path: str, message: str, error: object, password: str | None = None
+        self,
+        message: str,
+        error: object,
+        passwords: list[str],
+        accept_damaged: bool,
+        keep_runs: bool,
+        reopen: Callable[[list[str], bool, bool], None],
     ) -> None:
         self.statusBar().clearMessage()
         self._show_pending_run()  # the stored run is still worth reading without its file
         if isinstance(error, PasswordRequired):
+            # The file that needs it: in a collection, one member, whose password may
+            # differ from the others'. Every password entered is tried on each member.
+            name = Path(error.path).name if error.path else "the document"
+            label = f"Password for {name}:"
+            if passwords:  # the retry: those entered so far do not open this file
+                tried = (
+                    "The password entered does not"
+                    if len(passwords) == 1
+                    else f"None of the {len(passwords)} passwords entered"
+                )
+                label = f"{tried} open {name}.\n\n{label}"
             password, ok = QInputDialog.getText(
-                self,
-                "Password needed",
-                f"{Path(path).name} is encrypted. Password:",
-                QLineEdit.EchoMode.Password,
+                self, "Password needed", label, QLineEdit.EchoMode.Password
             )
             if ok and password:
-                # Asked with the password: a run's memory, answer and citations quote
-                # the document, so they are kept only with consent (README).
-                keep = QMessageBox.question(
-                    self,
-                    "Keep runs of this protected document?",
-                    "Keep the runs you make on this document in the history? Their "
-                    "memory, answers and cited passages quote it, readable without its "
-                    "password.\n\nNo: they are deleted when you close the document or "
-                    "the window. The document's text itself is never stored.",
-                    defaultButton=QMessageBox.StandardButton.No,
-                )
-                self.open_file(path, password, keep_runs=keep == QMessageBox.StandardButton.Yes)
+                if not passwords:
+                    # Asked with the first password: a run's memory, answer and
+                    # citations quote the document, so they are kept only with consent
+                    # (README). One answer for the whole document, however many members
+                    # ask for their own password.
+                    keep = QMessageBox.question(
+                        self,
+                        "Keep runs of this protected document?",
+                        "Keep the runs you make on this document in the history? Their "
+                        "memory, answers and cited passages quote it, readable without its "
+                        "password.\n\nNo: they are deleted when you close the document or "
+                        "the window. The document's text itself is never stored.",
+                        defaultButton=QMessageBox.StandardButton.No,
+                    )
+                    keep_runs = keep == QMessageBox.StandardButton.Yes
+                more = passwords if password in passwords else [*passwords, password]
+                reopen(more, accept_damaged, keep_runs)
             return
         if isinstance(error, DocumentDamaged):
             answer = QMessageBox.question(
@@ -165,20 +211,22 @@ class WindowDocuments(WindowState):
                 defaultButton=QMessageBox.StandardButton.No,
             )
             if answer == QMessageBox.StandardButton.Yes:
-                self.open_file(path, password, accept_damaged=True)
+                reopen(passwords, True, keep_runs)
             return
         QMessageBox.warning(self, "Could not open the document", plain_html(message))
 
     def _document_loaded(
-        self, document: Document, password: str | None, keep_runs: bool = False
+        self, document: Document, passwords: list[str], keep_runs: bool = False
     ) -> None:
         # the protected document shown before, if its runs go (unless a run on it goes on)
         self.unkept.forget(self.store, spare=self.document_id if self.busy else None)
-        self.document, self.password = document, password
+        # The passwords live in this window's memory only: never in settings, the
+        # database or the log (README, "Protected documents").
+        self.document, self.passwords = document, list(passwords)
         self.document_id = self.store.add_document(document)
         if document.protected and not keep_runs:
             self.unkept.add(self.document_id)  # deleted at next start after a crash
-        self.viewer.show_document(document, password)
+        self.viewer.show_document(document, self.passwords)
         self.timeline.set_document(document)
         warnings = " ".join(document.warnings)
         self.statusBar().showMessage(

@@ -49,7 +49,7 @@ class WindowState(QMainWindow):
     # the open document, and the run shown
     document: Document | None
     document_id: int | None
-    password: str | None
+    passwords: list[str]  # opened the document; in memory only, never stored
     plan: RunPlan | None
     run_id: int | None
     busy: bool

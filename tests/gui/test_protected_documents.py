@@ -16,6 +16,13 @@ from app.gui.unkept import UNKEPT_FILE
 from app.gui.window import MainWindow
 from app.settings import Settings
 from app.store.database import open_database
+from tests.documents.test_protected import (
+    AUDIT_PW,
+    AUDIT_SECRET,
+    LEASE_PW,
+    LEASE_SECRET,
+    protected_room,
+)
 
 FAST = Settings(n_ctx=2048, chunk_tokens=300, max_new_tokens=16, mode="single_pass")
 SECRET = "The vault combination is 31-07-1987."
@@ -72,4 +79,100 @@ def test_damaged_pdf_asks_before_reading_the_surviving_pages(qtbot, tmp_path, mo
         win.open_file(str(cut))
     assert len(asked) == 1 and "of 10 pages could be read" in asked[0]
     assert opened.args[0].damage and "OCR" not in asked[0]
+    win.model.stop()
+
+
+def files_containing(folder, phrase: str) -> list:
+    return [p for p in folder.rglob("*") if p.is_file() and phrase.encode() in p.read_bytes()]
+
+
+def test_a_folder_asks_each_protected_member_for_its_own_password(
+    qtbot, tmp_path, app_home, monkeypatch
+):
+    room = protected_room(tmp_path / "room")
+    answers = {"a-lease.pdf": LEASE_PW, "c-audit.pdf": AUDIT_PW}
+    labels: list[str] = []
+
+    def get_text(parent, title, label, *args, **kwargs):
+        labels.append(label)
+        asked_for = label.rsplit("Password for ", 1)[1].rstrip(":")
+        return answers[asked_for], True
+
+    kept: list[str] = []
+
+    def question(parent, title, text, *args, **kwargs):
+        kept.append(title)
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QInputDialog, "getText", get_text)
+    monkeypatch.setattr(QMessageBox, "question", question)
+    make_app()
+    win = MainWindow(FAST)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.document_opened, timeout=30_000) as opened:
+        win.open_files([str(room)])
+    # the lease asked first (no password yet), then the audit, which the lease's does not
+    # open; the consent to keep runs asked once, with the first password
+    assert labels == [
+        "Password for a-lease.pdf:",
+        "The password entered does not open c-audit.pdf.\n\nPassword for c-audit.pdf:",
+    ]
+    assert kept == ["Keep runs of this protected document?"]
+    doc = opened.args[0]
+    assert doc is win.document and doc.kind == "collection" and doc.protected
+    assert [m.title for m in doc.members] == ["a-lease", "b-memo", "c-audit"]
+    assert LEASE_SECRET in doc.text and AUDIT_SECRET in doc.text
+    assert win.passwords == [LEASE_PW, AUDIT_PW]
+    row = win.store.conn.execute("SELECT text FROM documents WHERE id = ?", (win.document_id,))
+    assert row.fetchone()[0] == ""  # the text of a protected collection is never stored
+
+    # The page view: the first member, then the second protected one at a cited passage,
+    # each opened with the password that fits it.
+    pages = win.viewer.pages
+    assert pages.pdf is not None and pages.pdf.name.endswith("a-lease.pdf")
+    assert not pages.pdf.is_encrypted
+    at = doc.text.index(AUDIT_SECRET)
+    win.viewer.mark_span(at, at + len(AUDIT_SECRET))
+    assert pages.pdf is not None and pages.pdf.name.endswith("c-audit.pdf")
+    assert not pages.pdf.is_encrypted and pages.pdf.page_count == 1
+    assert AUDIT_SECRET in pages.pdf[0].get_text() and not pages.label.pixmap().isNull()
+    assert pages.highlights.keys() == {1}
+    # without the password that fits, the page view shows nothing, not encrypted garbage
+    pages.open(str(room / "c-audit.pdf"), [LEASE_PW])
+    assert pages.pdf is None and "locked" in pages.status.text()
+
+    win.close()
+    win.model.stop()
+    for phrase in ("lease code", "audit code", LEASE_PW, AUDIT_PW):
+        assert files_containing(app_home, phrase) == []  # settings, database, logs, cache
+
+
+def test_a_damaged_member_asks_once_and_the_whole_collection_opens(qtbot, tmp_path, monkeypatch):
+    """The answer reopens what was opened (every member), not only the first file."""
+    pdf = pymupdf.open()
+    for number in range(10):
+        pdf.new_page().insert_textbox(pymupdf.Rect(56, 56, 539, 800), f"Page {number} " * 80)
+    data = pdf.tobytes()
+    room = tmp_path / "room"
+    room.mkdir()
+    (room / "a-plain.txt").write_text("Readable text about rivers.\n", encoding="utf-8")
+    (room / "b-cut.pdf").write_bytes(data[: len(data) // 2])
+    asked: list[str] = []
+
+    def question(parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    warned: list[str] = []  # a failure to open: said, not left blocking the test
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a, **k: warned.append(text))
+    make_app()
+    win = MainWindow(FAST)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.document_opened, timeout=30_000) as opened:
+        win.open_files([str(room / "a-plain.txt"), str(room / "b-cut.pdf")])
+    assert warned == []
+    assert len(asked) == 1 and "b-cut.pdf: " in asked[0] and "of 10 pages" in asked[0]
+    doc = opened.args[0]
+    assert doc.kind == "collection" and [m.title for m in doc.members] == ["a-plain", "b-cut"]
     win.model.stop()
