@@ -204,6 +204,9 @@ def run_download(args: argparse.Namespace, out: TextIO) -> DownloadResult | None
             )
     except DownloadCancelled as stop:
         printer.end()
+        if stop.part is None:
+            out.write("Cancelled before the download started.\n")
+            return None
         total = f" of {human_size(stop.total)}" if stop.total else ""
         out.write(
             f"Cancelled. The {human_size(stop.done)}{total} downloaded so far is kept in "

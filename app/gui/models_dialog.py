@@ -61,10 +61,13 @@ class TransferWorker(QObject):
                 quant, repo=repo or None, progress=report, cancel=self.cancel_token
             )
         except DownloadCancelled as stop:
-            self.failed.emit(
-                f"Paused: {human_size(stop.done)} kept in {stop.part.name}. "
-                "Download again to resume where it stopped."
-            )
+            if stop.part is None:
+                self.failed.emit("Cancelled before the download started.")
+            else:
+                self.failed.emit(
+                    f"Paused: {human_size(stop.done)} kept in {stop.part.name}. "
+                    "Download again to resume where it stopped."
+                )
         except Exception as error:  # noqa: BLE001 - shown to the user as is
             self.failed.emit(describe_error(error))
         else:

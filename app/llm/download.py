@@ -55,6 +55,7 @@ from app.llm.download_progress import (
     ProgressCallback,
     RateMeter,
 )
+from app.llm.httpclient import Abortable
 from app.llm.model_hash import remember_hash, sha256_of
 from app.llm.model_sources import (
     CATALOGUE,
@@ -71,8 +72,8 @@ from app.units import gb, human_size
 log = logging.getLogger(__name__)
 
 # -- the download -------------------------------------------------------------------------
-BLOCK_SIZE = 256 * 1024  # http_get's read size: a cancel is seen after one block (1 s at 256 KB/s)
-TIMEOUT_S = 30.0  # per socket operation: connect, and each read
+BLOCK_SIZE = 256 * 1024  # http_get's read size: progress is reported after each block
+TIMEOUT_S = 30.0  # per socket operation: connect, and each read (Hub API and transfer)
 DISK_MARGIN = 256 * 1024 * 1024  # left free after the download: logs, database, OS
 PROGRESS_INTERVAL_S = 0.2
 
@@ -90,12 +91,14 @@ def _hub(proxy: str, timeout: float) -> Any:
 
     from app.llm.httpclient import make_client
 
-    hooks: list[Any] = []
+    hooks: list[Any] = [_trace_this_download]
     with contextlib.suppress(ImportError):  # the offline-mode check and request ids
         from huggingface_hub.utils._http import hf_request_event_hook
 
         hooks.append(hf_request_event_hook)
     constants.DOWNLOAD_CHUNK_SIZE = BLOCK_SIZE  # 10 MB by default: a slow cancel
+    # http_get's own per-read timeout (10 s by default; it retries five times, resuming):
+    constants.HF_HUB_DOWNLOAD_TIMEOUT = max(1, round(timeout))
     client_timeout = httpx2.Timeout(timeout)
     global _client_config
     with _active_lock:
@@ -160,24 +163,65 @@ def download_model(
         named = folder / file_name_of(url)
         if named.exists():  # nothing to ask the server
             return already_there(named, expected, verified_by, "")
-        source = url_source(hub, url, endpoint, token, timeout)
-    else:
-        assert entry is not None
-        if progress is not None:
-            progress(DownloadProgress(entry.quant, 0, None, 0.0, phase="looking"))
-        repos = candidate_repos(repo)
-        source = find_source(hub, entry.quant, repos, endpoint, token, timeout, cancel)
-    target = folder / source.name
-    if not expected and source.sha256:
-        expected, verified_by = source.sha256, source.sha_from
-    if target.exists():
-        return already_there(target, expected, verified_by, source.repo)
-    with _claim(target):
-        return _Download(hub, source, target, expected, verified_by, progress, cancel).run()
+    with _cancel_reaches_blocked_reads(cancel):
+        try:
+            if url:
+                source = url_source(hub, url, endpoint, token, timeout)
+            else:
+                assert entry is not None
+                if progress is not None:
+                    progress(DownloadProgress(entry.quant, 0, None, 0.0, phase="looking"))
+                repos = candidate_repos(repo)
+                source = find_source(hub, entry.quant, repos, endpoint, token, timeout, cancel)
+        except Cancelled:
+            raise DownloadCancelled(None, 0, None) from None  # nothing fetched yet
+        target = folder / source.name
+        if not expected and source.sha256:
+            expected, verified_by = source.sha256, source.sha_from
+        if target.exists():
+            return already_there(target, expected, verified_by, source.repo)
+        with _claim(target):
+            return _Download(hub, source, target, expected, verified_by, progress, cancel).run()
 
 
 _active: set[Path] = set()
 _active_lock = threading.Lock()
+_running = threading.local()  # the Abortable of the download on this thread
+
+
+def _trace_this_download(request: Any) -> None:
+    """An httpx2 request hook, run on the downloading thread: a download's requests are
+    Abortable, so that a cancel reaches even a read blocked on a stalled connection."""
+    abortable = getattr(_running, "abortable", None)
+    if abortable is not None:
+        request.extensions["trace"] = abortable.trace
+
+
+@contextlib.contextmanager
+def _cancel_reaches_blocked_reads(cancel: CancelToken | None) -> Iterator[None]:
+    """A stalled connection sends nothing, so neither the progress hook nor a check
+    between repositories runs, and huggingface_hub would wait out its read timeout (five
+    times over, in http_get). A watcher aborts this thread's requests on a cancel: the
+    blocked read wakes and fails as Cancelled within about 0.1 s."""
+    if cancel is None:
+        yield
+        return
+    abortable = Abortable(Cancelled)
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.1):
+            if cancel.cancelled:
+                abortable.abort()
+                return
+
+    _running.abortable = abortable
+    threading.Thread(target=watch, name="download-cancel", daemon=True).start()
+    try:
+        yield
+    finally:
+        _running.abortable = None
+        stop.set()
 
 
 @contextlib.contextmanager
@@ -294,29 +338,8 @@ class _Download:
 
     def _get(self) -> None:
         import httpx2
-        from huggingface_hub.utils import HfHubHTTPError
-
-        assert self.file is not None
-        download = self
-
-        class Progress:
-            """http_get's progress bar: reports, and stops the download on a cancel."""
-
-            def __init__(self, **_: Any) -> None:
-                pass
-
-            def __enter__(self) -> Progress:
-                return self
-
-            def __exit__(self, *_: Any) -> None:
-                pass
-
-            def update(self, n: int) -> None:  # called before each block is written
-                if download.cancel is not None and download.cancel.cancelled:
-                    raise Cancelled()
-                download._report()
-
         from huggingface_hub.file_download import http_get
+        from huggingface_hub.utils import HfHubHTTPError
 
         try:
             http_get(
@@ -326,7 +349,9 @@ class _Download:
                 headers=dict(self.source.headers),
                 expected_size=self.total,
                 displayed_filename=self.target.name,
-                tqdm_class=Progress,
+                # http_get calls ``tqdm_class(**kwargs)`` and enters it: its progress bar is
+                # this object, whose update() reports and stops on a cancel.
+                tqdm_class=cast(Any, lambda **_: contextlib.nullcontext(self)),
             )
         except Cancelled:
             log.info("download: cancelled at %d bytes", self._done())
@@ -339,6 +364,15 @@ class _Download:
             raise self._cut(error) from None
         except httpx2.HTTPError as error:  # after http_get's own retries
             raise network_error(error, self.source.url, 0, self._resume_hint()) from None
+
+    def _cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.cancelled
+
+    def update(self, _n: int) -> None:
+        """http_get's progress bar: called before each block is written."""
+        if self._cancelled():
+            raise Cancelled()
+        self._report()
 
     def _done(self) -> int:
         return self.file.size if self.file is not None else self.offset

@@ -53,10 +53,11 @@ ProgressCallback = Callable[[DownloadProgress], None]
 
 
 class DownloadCancelled(Cancelled):
-    """The user cancelled; the ``.part`` is kept and the next download resumes it."""
+    """The user cancelled; the ``.part`` is kept and the next download resumes it.
+    ``part`` is None when the cancel came while the file was still being looked for."""
 
-    def __init__(self, part: Path, done: int, total: int | None) -> None:
-        super().__init__(f"download cancelled, {part.name} kept")
+    def __init__(self, part: Path | None, done: int, total: int | None) -> None:
+        super().__init__(f"download cancelled, {part.name} kept" if part else "download cancelled")
         self.part = part
         self.done = done
         self.total = total

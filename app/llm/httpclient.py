@@ -17,7 +17,11 @@ the one HTTP stack, so a frozen app carries one. Two rules hold for every client
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
+import threading
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -86,3 +90,45 @@ def failure_kind(error: BaseException) -> str:
     if isinstance(error, httpx2.RemoteProtocolError):
         return "dropped"
     return "other"
+
+
+class Abortable:
+    """Requests another thread can abort, through httpcore's ``trace`` extension (set
+    ``request.extensions["trace"] = abortable.trace``): it keeps each connection's socket,
+    and ``abort()`` shuts them down, which wakes a read blocked on a silent server and tells
+    the server the client is gone. From then on the requests' next step raises ``error()``
+    (a failed read included), never while a response or its body iterator is being
+    closed: that must finish."""
+
+    def __init__(self, error: Callable[[], BaseException]) -> None:
+        self._error = error
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.aborted = threading.Event()
+
+    def trace(self, name: str, info: dict[str, Any]) -> None:
+        if name.endswith((".connect_tcp.complete", ".start_tls.complete")):
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                with self._lock:
+                    self._sockets.append(sock)
+        if self.aborted.is_set():
+            self._shutdown()
+            closing = name.startswith("http11.response_closed") or isinstance(
+                info.get("exception"),
+                GeneratorExit,  # a body iterator being closed
+            )
+            if not closing:
+                raise self._error()
+
+    def abort(self) -> None:
+        self.aborted.set()
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)

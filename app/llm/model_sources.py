@@ -202,7 +202,7 @@ def _metadata(
     except GatedRepoError:
         raise gated_error(repo, token) from None
     except HfHubHTTPError as error:
-        raise hub_error(error, endpoint, repo) from None
+        raise hub_error(error, url, repo) from None  # the file's URL: a plain server's too
     except (httpx2.HTTPError, OSError) as error:
         raise network_error(error, url, timeout) from None
 

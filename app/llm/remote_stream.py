@@ -17,10 +17,8 @@ and never mid-answer.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +28,7 @@ import httpx2
 
 from app.errors import BackendError, Cancelled
 from app.llm.backend import CancelToken
+from app.llm.httpclient import Abortable
 from app.llm.remote_errors import error_text, http_error, network_error, never_answered
 
 if TYPE_CHECKING:
@@ -52,32 +51,18 @@ class StreamCall:
     ``("head", response, body)`` (``body`` read only for an error status), then
     ``("line", text)`` per line, then ``("end", None)``; or ``("error", exception)``.
 
-    ``abort`` may be called from any thread: it shuts the connection's socket down (the
-    httpx2 ``trace`` hook hands each one over as it is opened), which wakes the worker from
-    a blocked read and tells the server the client is gone."""
+    ``abort`` may be called from any thread: it shuts the connection's socket down
+    (app.llm.httpclient.Abortable), which wakes the worker from a blocked read and tells
+    the server the client is gone."""
 
     def __init__(self, client: httpx2.Client, request: httpx2.Request) -> None:
         self.queue: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
         self._client = client
         self._request = request
-        self._lock = threading.Lock()
-        self._sockets: list[socket.socket] = []
-        self._aborted = threading.Event()
-        request.extensions["trace"] = self._trace
+        self._abortable = Abortable(_Aborted)
+        request.extensions["trace"] = self._abortable.trace
         self._thread = threading.Thread(target=self._run, name="remote-stream", daemon=True)
         self._thread.start()
-
-    def _trace(self, name: str, info: dict[str, Any]) -> None:
-        if name.endswith((".connect_tcp.complete", ".start_tls.complete")):
-            stream = info.get("return_value")
-            sock = stream.get_extra_info("socket") if stream is not None else None
-            if isinstance(sock, socket.socket):
-                with self._lock:
-                    self._sockets.append(sock)
-        if self._aborted.is_set():
-            self._shutdown()
-            if not name.startswith(("http11.receive_response_body", "http11.response_closed")):
-                raise _Aborted  # still sending: stop before the next step; never in a close
 
     def _run(self) -> None:
         try:
@@ -92,7 +77,7 @@ class StreamCall:
             self.queue.put(("head", response, body))
             if body is None:
                 for line in response.iter_lines():
-                    if self._aborted.is_set():
+                    if self._abortable.aborted.is_set():
                         return
                     self.queue.put(("line", line, None))
                 self.queue.put(("end", None, None))
@@ -101,16 +86,8 @@ class StreamCall:
         finally:
             response.close()
 
-    def _shutdown(self) -> None:
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-
     def abort(self) -> None:
-        self._aborted.set()
-        self._shutdown()
+        self._abortable.abort()
 
 
 class Reader:

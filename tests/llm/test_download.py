@@ -57,6 +57,10 @@ class FakeHub:
     then_status: list[int] = field(default_factory=list)  # statuses for the GETs after that
     ignore_range: bool = False
     trickle_s: float = 0.0  # pause between 16 KB blocks
+    stall_after: int | None = None  # the next GET sends this many bytes, then nothing
+    stall_listing: bool = False  # the file listing never answers
+    stalled: Any = field(default_factory=threading.Event)  # set when a stall begins
+    unstall: Any = field(default_factory=threading.Event)  # ends the stalls
     requests: list[dict[str, Any]] = field(default_factory=list)
     base: str = ""
 
@@ -94,6 +98,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             }
         )
         if path.startswith("/api/models/"):
+            if hub.stall_listing:
+                hub.stalled.set()
+                hub.unstall.wait(30)
+                return
             repo = path.removeprefix("/api/models/").removesuffix("/revision/main")
             return self.listing(hub, repo)
         owner, name, rest = (path.lstrip("/").split("/", 2) + ["", ""])[:3]
@@ -162,6 +170,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
         data = body[start:]
+        if hub.stall_after is not None:
+            cut, hub.stall_after = hub.stall_after, None
+            self.wfile.write(data[:cut])
+            self.wfile.flush()
+            hub.stalled.set()
+            hub.unstall.wait(30)  # the connection stays open and silent
+            self.close_connection = True
+            return
         if hub.drop_after is not None:
             cut, hub.drop_after = hub.drop_after, None
             self.wfile.write(data[:cut])
@@ -374,6 +390,42 @@ def test_cancel_within_a_second_keeps_the_part_and_resumes(hub, tiny_bytes):
     assert result.resumed_from == stop.value.done and result.path.read_bytes() == tiny_bytes
 
 
+def test_cancel_reaches_a_stalled_connection(hub, tiny_bytes):
+    """A server that stops sending mid-file sends no block to notice the cancel by:
+    huggingface_hub would wait out its read timeout five times (minutes)."""
+    blocks = 2 * download.BLOCK_SIZE
+    hub.stall_after = blocks + 64 * 1024  # two whole blocks, then part of one, then nothing
+    cancel, pressed = CancelToken(), []
+
+    def press_once_silent() -> None:
+        hub.stalled.wait(10)
+        time.sleep(0.3)  # the read is blocked by now
+        pressed.append(time.monotonic())
+        cancel.cancel()
+
+    threading.Thread(target=press_once_silent, daemon=True).start()
+    with pytest.raises(DownloadCancelled) as stop:
+        download_model("Q4_K_M", cancel=cancel, timeout=20)
+    assert pressed and time.monotonic() - pressed[0] < 1.0, "the cancel waited for the read"
+    hub.unstall.set()
+    part = models() / (NAME + ".part")
+    assert stop.value.part == part and part.stat().st_size == stop.value.done == blocks
+    result = download_model("Q4_K_M")  # and it resumes from there
+    assert result.resumed_from == blocks and result.path.read_bytes() == tiny_bytes
+
+
+def test_cancel_while_the_hub_does_not_answer(hub):
+    hub.stall_listing = True
+    cancel = CancelToken()
+    threading.Timer(0.5, cancel.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(DownloadCancelled) as stop:
+        download_model("Q4_K_M", cancel=cancel, timeout=20)
+    hub.unstall.set()
+    assert time.monotonic() - started < 1.5 and stop.value.part is None
+    assert not list(models().glob("*.part"))
+
+
 def test_disk_space_is_checked_before_downloading(hub, monkeypatch):
     monkeypatch.setattr(download.shutil, "disk_usage", lambda _: type("U", (), {"free": 1000})())
     with pytest.raises(UserError, match="Not enough disk space"):
@@ -393,8 +445,10 @@ def test_an_explicit_url_already_present_asks_nothing(hub, tiny_bytes):
 
 # -- failures say what to do --------------------------------------------------------------
 def test_a_missing_file_url(hub):
-    with pytest.raises(UserError, match="HTTP 404|not found"):
-        download_model(url=f"{hub.base}/{REPO}/resolve/main/nope.Q4_K_M.gguf")
+    url = f"{hub.base}/{REPO}/resolve/main/nope.Q4_K_M.gguf"
+    with pytest.raises(UserError, match="HTTP 404|not found") as error:
+        download_model(url=url)
+    assert "nope.Q4_K_M.gguf was not found" in error.value.message  # the file, not the Hub
 
 
 def test_nothing_answers():
