@@ -70,8 +70,6 @@ class BuildReport:
         return "\n".join(self.lines())
 
     def as_dict(self) -> dict[str, Any]:
-        build = asdict(self.build)
-        build["edition"] = self.build.edition
         return {
             "status": self.status,
             "message": self.message,

@@ -20,16 +20,6 @@ CUDA_EDITION_MAJOR = 13
 DEVICE_TYPES = {0: "cpu", 1: "gpu", 2: "igpu", 3: "accel", 4: "meta"}
 
 
-# Library files that betray a backend even when the registry cannot be read.
-_BACKEND_FILES = {
-    "CUDA": ("ggml-cuda",),
-    "Vulkan": ("ggml-vulkan",),
-    "Metal": ("ggml-metal",),
-    "HIP": ("ggml-hip",),
-    "SYCL": ("ggml-sycl",),
-}
-
-
 _GPU_BACKENDS = ("CUDA", "Metal", "Vulkan", "HIP", "SYCL", "MTL")
 
 
@@ -188,10 +178,6 @@ def probe_build() -> BuildInfo:
     except (ImportError, OSError, AttributeError, RuntimeError) as error:
         # e.g. a CUDA edition whose libcudart.so.13 is missing: libllama fails to load.
         return BuildInfo(False, library_files=files, error=f"{type(error).__name__}: {error}")
-    if not backends:  # an older ggml without the registry: read the library names
-        backends = tuple(
-            b for b, stems in _BACKEND_FILES.items() if any(s in f for f in files for s in stems)
-        ) + ("CPU",)
     runtime, status, count = _cuda_runtime(folder, files) if "CUDA" in backends else (0, None, 0)
     return BuildInfo(True, gpu_offload, backends, devices, files, runtime, status, count)
 

@@ -142,7 +142,7 @@ def download_model(
     entry = _entry(quant)
     if not url and entry is None:
         raise UserError("Nothing to download: give a quantization or a URL.")
-    expected, verified_by = expected_sha256(sha256, None if url else entry)
+    expected, verified_by = expected_sha256(sha256)
     if proxy is None:
         from app.settings import load_settings
 
@@ -400,7 +400,6 @@ class _Download:
             log.info("download: SHA-256 mismatch for %s (%s)", self.target.name, by)
             source = {
                 "--sha256": "the --sha256 you gave",
-                "catalogue": "the published one",
                 "Hub": f"the one {self.host} lists for it",
                 "server ETag": f"the one {self.host} announced",
             }[by]

@@ -15,12 +15,14 @@ from app.llm.model_hash import file_sha256, sha256_of
 from app.llm.model_sources import SHA256_RE
 
 if TYPE_CHECKING:
-    from app.llm.model_sources import CatalogueEntry
+    pass
 
 log = logging.getLogger("app.llm.download")
 
 
-def expected_sha256(given: str | None, entry: CatalogueEntry | None) -> tuple[str, str]:
+def expected_sha256(given: str | None) -> tuple[str, str]:
+    """The SHA-256 the user gave (``--sha256``), checked; else none yet (the Hub's list
+    or the server's ETag may give one)."""
     if given:
         value = given.strip().lower()
         if not SHA256_RE.match(value):
@@ -29,8 +31,6 @@ def expected_sha256(given: str | None, entry: CatalogueEntry | None) -> tuple[st
                 hint="Copy it from the model page's file details (the 'SHA256' line).",
             )
         return value, "--sha256"
-    if entry is not None and entry.sha256:
-        return entry.sha256, "catalogue"
     return "", ""
 
 

@@ -68,7 +68,7 @@ class DownloadResult:
     path: Path
     size: int
     sha256: str  # "" when the file was already there and not hashed again
-    verified_by: str  # "catalogue" | "--sha256" | "Hub" | "server ETag" | "" (nothing to compare)
+    verified_by: str  # "--sha256" | "Hub" | "server ETag" | "" (nothing to compare)
     downloaded: int  # bytes fetched by this call
     resumed_from: int  # bytes of .part that were kept
     already_present: bool = False

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import re
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +36,6 @@ from app.errors import ModelError
 # per layer it is prefixed with ``blk\.N`` (llm_ffn_block_regex), as --n-cpu-moe does.
 EXPERTS_REGEX = r"\.ffn_(up|down|gate|gate_up)_(ch|)exps"
 GGML_BACKEND_DEVICE_TYPE_CPU = 0
-GGML_LOG_LEVEL_CONT = 5
 _OVERRIDE_LINE = re.compile(r"tensor (\S+) \(.*\) buffer type overridden to (\S+)")
 _load_lock = threading.Lock()  # one load at a time patches llama_model_default_params
 
@@ -220,8 +218,3 @@ class LoadParams:
             if match:
                 sizes[match.group(1)] = sizes.get(match.group(1), 0.0) + float(match.group(2))
         return sizes
-
-
-def library_names() -> list[str]:
-    """The ggml libraries found beside libllama, for the doctor/self-test report."""
-    return sorted(p.name for p in _library_dir().glob("*ggml*")) if sys.platform else []

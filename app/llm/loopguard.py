@@ -1,25 +1,21 @@
 """Detecting a model stuck repeating itself (reported with Q4 quants of Qwen3 models).
 
-The generated text is looping when its tail is the same span repeated back to back,
-covering at least ``min_span`` characters and at least ``min_repeats`` copies. Checked
-every ``check_every`` characters on the last few KB only, so it costs nothing per token.
+The generated text is looping when its tail is the same span (up to MAX_PERIOD
+characters) repeated back to back, covering at least MIN_SPAN characters and at least
+MIN_REPEATS copies. Checked every CHECK_EVERY characters on the last few KB only, so it
+costs nothing per token.
 """
 
 from __future__ import annotations
 
 
 class RepetitionGuard:
-    def __init__(
-        self,
-        max_period: int = 300,
-        min_repeats: int = 4,
-        min_span: int = 240,
-        check_every: int = 32,
-    ) -> None:
-        self.max_period = max_period
-        self.min_repeats = min_repeats
-        self.min_span = min_span
-        self.check_every = check_every
+    max_period = 300
+    min_repeats = 4
+    min_span = 240
+    check_every = 32
+
+    def __init__(self) -> None:
         self._tail = ""
         self._since_check = 0
 

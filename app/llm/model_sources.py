@@ -43,13 +43,11 @@ REPO_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 @dataclass(frozen=True)
 class CatalogueEntry:
     """One recommended quantization. ``file_name`` is the usual name, shown before the
-    repository is asked; the real one is found in its file list. ``sha256`` stays empty:
-    the Hub's file list gives each file's SHA-256."""
+    repository is asked; the real one, and its SHA-256, are in the repository's file list."""
 
     quant: str
     file_name: str
     size: int  # published size in bytes, for "which one?" before asking the Hub
-    sha256: str = ""
 
     def url(self, repo: str | None = None) -> str:
         """The usual file's address, for showing (the download looks the file up)."""
