@@ -11,6 +11,7 @@ from app.llm.backend import Backend, CancelToken
 from app.llm.fit import Plan, plan_placement
 from app.llm.gguf import check_model_file
 from app.llm.local import LocalBackend, demo_model_path
+from app.llm.model_hash import cached_sha256, file_sha256
 from app.settings import Settings
 
 # The demo model's answers do not improve with more context; 4K keeps it quick.
@@ -95,6 +96,16 @@ def open_backend(
         return RemoteBackend.from_settings(settings)
     launch = plan_launch(settings)
     placed = launch.settings
+    # Each run records the SHA-256 of the file that answered (which model was it, months
+    # later?). A file's first load reads it once more for that (then it is cached;
+    # downloads and imports seed the cache): the first half of the progress bar.
+    hash_progress: Callable[[int, int], None] | None = None
+    load_progress = progress
+    if progress is not None and cached_sha256(launch.path) is None:
+        report = progress
+        hash_progress = lambda done, total: report(0.5 * done / max(total, 1))  # noqa: E731
+        load_progress = lambda fraction: report(0.5 + 0.5 * fraction)  # noqa: E731
+    sha256 = file_sha256(launch.path, progress=hash_progress, cancel=cancel)
     backend = LocalBackend(
         launch.path,
         n_ctx=placed.n_ctx,
@@ -106,7 +117,8 @@ def open_backend(
         n_batch=placed.n_batch,
         seed=placed.seed,
         name="SmolLM2-135M-Instruct (demo)" if launch.is_demo else "",
-        progress=progress,
+        sha256=sha256,
+        progress=load_progress,
         cancel=cancel,
     )
     backend.plan = launch.plan

@@ -56,13 +56,21 @@ def file_sha256(
     file = Path(path).expanduser()
     if not file.is_file():
         raise ModelError(f"Model file not found: {file}")
-    cached = _load_cache().get(_cache_key(file))
+    cached = cached_sha256(file)
     if cached:
         hash_stats["cache_hits"] += 1
         return cached
     result: str = sha256_of(file, progress=progress, cancel=cancel).hexdigest()
     remember_hash(file, result)
     return result
+
+
+def cached_sha256(path: Path) -> str | None:
+    """The file's hash when the cache has it for its present size and mtime."""
+    try:
+        return _load_cache().get(_cache_key(path)) or None
+    except OSError:
+        return None
 
 
 def remember_hash(path: Path, digest: str) -> None:

@@ -3,6 +3,7 @@ through a .part file so an interrupted copy never looks like a model."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import TextIO
 from app import paths
 from app.errors import ModelError
 from app.llm.gguf import read_gguf_info
-from app.llm.model_hash import HASH_BLOCK
+from app.llm.model_hash import HASH_BLOCK, remember_hash
 from app.units import gb, human_size
 
 
@@ -35,10 +36,12 @@ def import_model(
         )
     part = target.with_name(target.name + ".part")
     done = 0
+    digest = hashlib.sha256()  # hashed as it is copied: its first load need not read it again
     try:
         with source.open("rb") as src, part.open("wb") as dst:
             while block := src.read(HASH_BLOCK):
                 dst.write(block)
+                digest.update(block)
                 done += len(block)
                 if progress is not None:
                     progress(done, info.file_size)
@@ -46,5 +49,6 @@ def import_model(
         part.replace(target)
     finally:
         part.unlink(missing_ok=True)
+    remember_hash(target, digest.hexdigest())
     out.write(f"Copied {human_size(info.file_size)}: {info.describe()}\n")
     return target

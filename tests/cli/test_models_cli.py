@@ -11,6 +11,7 @@ import pytest
 from app import paths
 from app.cli.models import add_models_command, cmd_models
 from app.errors import ModelError
+from app.llm.model_hash import cached_sha256
 from tests.fixtures.tiny_qwen3moe import write_tiny_qwen3moe
 
 
@@ -53,6 +54,8 @@ def test_import_copies_a_valid_gguf(home, tmp_path):
     assert not list(paths.models_dir().glob("*.part"))
     assert f"Imported to {target}" in out.getvalue()
     assert "sha256:" not in out.getvalue()
+    # hashed while copied: its first load need not read it again
+    assert cached_sha256(target) == hashlib.sha256(source.read_bytes()).hexdigest()
     # a second import is a no-op
     cmd_models(parse("--import", str(source), "--no-hash"), io.StringIO())
     assert len(list(paths.models_dir().glob("*.gguf"))) == 1
