@@ -106,31 +106,22 @@ def _registry(libraries: list[ctypes.CDLL]) -> tuple[tuple[str, ...], tuple[Devi
     """The backends and devices in ggml's registry (ggml-backend.h)."""
     from app.llm.load_params import _symbol
 
-    reg_count = _symbol(libraries, "ggml_backend_reg_count")
-    reg_get = _symbol(libraries, "ggml_backend_reg_get")
-    reg_name = _symbol(libraries, "ggml_backend_reg_name")
-    dev_count = _symbol(libraries, "ggml_backend_dev_count")
-    dev_get = _symbol(libraries, "ggml_backend_dev_get")
-    dev_name = _symbol(libraries, "ggml_backend_dev_name")
-    dev_desc = _symbol(libraries, "ggml_backend_dev_description")
-    dev_type = _symbol(libraries, "ggml_backend_dev_type")
-    dev_memory = _symbol(libraries, "ggml_backend_dev_memory")
+    pointer, size, text = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p
+    reg_count = _symbol(libraries, "ggml_backend_reg_count", size)
+    reg_get = _symbol(libraries, "ggml_backend_reg_get", pointer, size)
+    reg_name = _symbol(libraries, "ggml_backend_reg_name", text, pointer)
+    dev_count = _symbol(libraries, "ggml_backend_dev_count", size)
+    dev_get = _symbol(libraries, "ggml_backend_dev_get", pointer, size)
+    dev_name = _symbol(libraries, "ggml_backend_dev_name", text, pointer)
+    dev_desc = _symbol(libraries, "ggml_backend_dev_description", text, pointer)
+    dev_type = _symbol(libraries, "ggml_backend_dev_type", ctypes.c_int, pointer)
+    sizes = ctypes.POINTER(size)
+    dev_memory = _symbol(libraries, "ggml_backend_dev_memory", None, pointer, sizes, sizes)
     backends: list[str] = []
     if reg_count is not None and reg_get is not None and reg_name is not None:
-        reg_count.restype, reg_count.argtypes = ctypes.c_size_t, []
-        reg_get.restype, reg_get.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
-        reg_name.restype, reg_name.argtypes = ctypes.c_char_p, [ctypes.c_void_p]
         backends = [_text(reg_name(reg_get(i))) for i in range(reg_count())]
     devices: list[Device] = []
     if None not in (dev_count, dev_get, dev_name, dev_desc, dev_type):
-        dev_count.restype, dev_count.argtypes = ctypes.c_size_t, []
-        dev_get.restype, dev_get.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
-        for fn in (dev_name, dev_desc):
-            fn.restype, fn.argtypes = ctypes.c_char_p, [ctypes.c_void_p]
-        dev_type.restype, dev_type.argtypes = ctypes.c_int, [ctypes.c_void_p]
-        if dev_memory is not None:
-            dev_memory.restype = None
-            dev_memory.argtypes = [ctypes.c_void_p] + [ctypes.POINTER(ctypes.c_size_t)] * 2
         for i in range(dev_count()):
             device = dev_get(i)
             total = ctypes.c_size_t(0)

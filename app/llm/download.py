@@ -18,7 +18,7 @@ place, so a model in the folder is always whole.
 
 Nothing is sent that the user did not ask for: telemetry is off (it also stops the user
 agent from fetching a registry from the Hub), a token saved by ``hf auth login`` is never
-read implicitly (only ``HF_TOKEN`` or an explicit one), the HTTP client is the app's own
+read implicitly (only ``HF_TOKEN``), the HTTP client is the app's own
 (OS trust store, no environment proxies; the proxy in Settings if one is set), and
 ``HF_HUB_OFFLINE=1`` is honoured with a message saying so.
 """
@@ -123,21 +123,19 @@ def download_model(
     url: str | None = None,
     repo: str | None = None,
     sha256: str | None = None,
-    dest_dir: Path | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-    token: str | None = None,
     timeout: float = TIMEOUT_S,
     proxy: str | None = None,
 ) -> DownloadResult:
     """Download ``quant`` from the first repository that has it (``repo``, else
     QWENLONG_READER_GGUF_REPO, else KNOWN_REPOS in order), or the file at ``url``, into
-    ``dest_dir`` (the models folder). Blocking: run it on a worker thread. ``progress``
-    is called from that thread; ``cancel`` is checked on every block and raises
-    DownloadCancelled. UserError (or ModelError) with a hint on every expected failure;
+    the models folder. Blocking: run it on a worker thread. ``progress`` is called from
+    that thread; a ``cancel`` raises DownloadCancelled within a second, also on a stalled
+    connection. UserError (or ModelError) with a hint on every expected failure;
     the ``.part`` is kept unless its content is known to be wrong.
 
-    ``token`` defaults to HF_TOKEN, sent only to the Hub (``HF_ENDPOINT``). ``proxy``
+    HF_TOKEN, if set, is sent only to the Hub (``HF_ENDPOINT``). ``proxy``
     defaults to the one in Settings."""
     entry = _entry(quant)
     if not url and entry is None:
@@ -155,9 +153,8 @@ def download_model(
             "download the file on another machine and use Import.",
         )
     endpoint = hub_endpoint()
-    if token is None:
-        token = os.environ.get(TOKEN_ENV, "").strip() or None
-    folder = dest_dir or paths.models_dir()
+    token = os.environ.get(TOKEN_ENV, "").strip() or None
+    folder = paths.models_dir()
     folder.mkdir(parents=True, exist_ok=True)
     if url:
         named = folder / file_name_of(url)

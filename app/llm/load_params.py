@@ -101,29 +101,30 @@ def _ggml_libraries() -> list[ctypes.CDLL]:
     return found
 
 
-def _symbol(libraries: list[ctypes.CDLL], name: str) -> Any:
+def _symbol(libraries: list[ctypes.CDLL], name: str, restype: Any, *argtypes: Any) -> Any:
+    """The C function ``name`` from the first library that has it, typed (``restype``
+    None: void); None when none has it."""
     for library in libraries:
         with contextlib.suppress(AttributeError):
-            return getattr(library, name)
+            function = getattr(library, name)
+            function.restype, function.argtypes = restype, list(argtypes)
+            return function
     return None
 
 
 def cpu_buffer_type() -> int:
     """The address of ggml's CPU buffer type (what llama.cpp compares overrides with)."""
     libraries = _ggml_libraries()
-    by_type = _symbol(libraries, "ggml_backend_dev_by_type")
-    dev_buft = _symbol(libraries, "ggml_backend_dev_buffer_type")
+    by_type = _symbol(libraries, "ggml_backend_dev_by_type", ctypes.c_void_p, ctypes.c_int)
+    dev_buft = _symbol(libraries, "ggml_backend_dev_buffer_type", ctypes.c_void_p, ctypes.c_void_p)
     if by_type is not None and dev_buft is not None:
-        by_type.restype, by_type.argtypes = ctypes.c_void_p, [ctypes.c_int]
-        dev_buft.restype, dev_buft.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
         device = by_type(GGML_BACKEND_DEVICE_TYPE_CPU)
         if device:
             buft = dev_buft(device)
             if buft:
                 return int(buft)
-    direct = _symbol(libraries, "ggml_backend_cpu_buffer_type")
+    direct = _symbol(libraries, "ggml_backend_cpu_buffer_type", ctypes.c_void_p)
     if direct is not None:
-        direct.restype, direct.argtypes = ctypes.c_void_p, []
         buft = direct()
         if buft:
             return int(buft)
