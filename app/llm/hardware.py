@@ -97,6 +97,14 @@ def _ram() -> tuple[int, int]:
     return total, available
 
 
+def _physical_cores() -> int:
+    """Physical cores (psutil): what llama.cpp's threads scale with; hyperthreads add
+    little to a memory-bound decode."""
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
 def _llama_gpu_offload() -> bool:
     try:
         import llama_cpp  # loads the shared library: ~0.2 s
@@ -156,6 +164,6 @@ def detect_hardware() -> Hardware:
         available_ram=available,
         gpu=gpu,
         gpu_offload=_llama_gpu_offload(),
-        cpu_count=os.cpu_count() or 1,
+        cpu_count=_physical_cores(),
         system=f"{platform.system()} {platform.machine()}",
     )
