@@ -114,8 +114,8 @@ class AskPanel(QWidget):
 
     def _replan(self) -> None:
         self._plan_timer.stop()  # asked now: not again when the typing timer fires
-        if self.q_core.text().strip():
-            self.plan_wanted.emit(self.q_core.text(), self.q_inst.text(), self.mode_value())
+        # Also without a question: the window then says what the plan is waiting for.
+        self.plan_wanted.emit(self.q_core.text(), self.q_inst.text(), self.mode_value())
 
     def mode_value(self) -> str:
         return str(self.mode.currentData())

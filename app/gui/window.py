@@ -43,6 +43,7 @@ class MainWindow(WindowModel, WindowDocuments, WindowRuns, WindowReview):
         self.document = None
         self.document_id = None
         self.passwords = []  # what opened the shown document: in memory only
+        self._password_asked_for: str | None = None  # the file last asked about
         self.plan = None
         self.run_id = None
         self.busy = False

@@ -171,13 +171,17 @@ class WindowDocuments(WindowState):
             # differ from the others'. Every password entered is tried on each member.
             name = Path(error.path).name if error.path else "the document"
             label = f"Password for {name}:"
-            if passwords:  # the retry: those entered so far do not open this file
+            if passwords and error.path == self._password_asked_for:  # a wrong one
+                label = f"That password does not open {name} (passwords are case-sensitive)."
+                label += f"\n\nPassword for {name}:"
+            elif passwords:  # the next protected member of a collection
                 tried = (
-                    "The password entered does not"
+                    "the password entered does not open it"
                     if len(passwords) == 1
-                    else f"None of the {len(passwords)} passwords entered"
+                    else f"none of the {len(passwords)} passwords entered opens it"
                 )
-                label = f"{tried} open {name}.\n\n{label}"
+                label = f"{name} is protected too, and {tried}.\n\nPassword for {name}:"
+            self._password_asked_for = error.path
             password, ok = QInputDialog.getText(
                 self, "Password needed", label, QLineEdit.EchoMode.Password
             )

@@ -34,7 +34,14 @@ class WindowRuns(WindowState):
         self.plan = None
         self._plan_key = (q_core, q_inst, mode)
         self.ask_panel.ask_button.setEnabled(False)
-        if self.document is None or not self.model_loaded:
+        if self.document is None:
+            self.ask_panel.set_plan_text("Open a document to see the plan.")
+            return
+        if not self.model_loaded:
+            self.ask_panel.set_plan_text("The plan follows once the model is loaded.")
+            return
+        if not q_core.strip():
+            self.ask_panel.set_plan_text("Type a question to see the plan and how long it takes.")
             return
         self.ask_panel.set_plan_text("Estimating…")
         self._plans_in_flight += 1

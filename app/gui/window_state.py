@@ -50,6 +50,7 @@ class WindowState(QMainWindow):
     document: Document | None
     document_id: int | None
     passwords: list[str]  # opened the document; in memory only, never stored
+    _password_asked_for: str | None
     plan: RunPlan | None
     run_id: int | None
     busy: bool

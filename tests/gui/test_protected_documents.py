@@ -58,6 +58,32 @@ def test_protected_document_not_kept_is_deleted_with_its_runs(qtbot, tmp_path, m
     store.close()
 
 
+def test_a_wrong_password_is_asked_again_saying_so(qtbot, tmp_path, monkeypatch):
+    path = tmp_path / "vault.pdf"
+    pdf = pymupdf.open()
+    pdf.new_page().insert_text((72, 72), SECRET)
+    pdf.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="s3cret", owner_pw="own")
+    labels: list[str] = []
+
+    def get_text(parent, title, label, *args, **kwargs):
+        labels.append(label)
+        return ("S3CRET" if len(labels) == 1 else "s3cret"), True
+
+    monkeypatch.setattr(QInputDialog, "getText", get_text)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    make_app()
+    win = MainWindow(FAST)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.document_opened, timeout=30_000):
+        win.open_file(str(path))
+    assert labels == [
+        "Password for vault.pdf:",
+        "That password does not open vault.pdf (passwords are case-sensitive).\n\n"
+        "Password for vault.pdf:",
+    ]
+    win.model.stop()
+
+
 def test_damaged_pdf_asks_before_reading_the_surviving_pages(qtbot, tmp_path, monkeypatch):
     pdf = pymupdf.open()
     for number in range(10):
@@ -115,7 +141,8 @@ def test_a_folder_asks_each_protected_member_for_its_own_password(
     # open; the consent to keep runs asked once, with the first password
     assert labels == [
         "Password for a-lease.pdf:",
-        "The password entered does not open c-audit.pdf.\n\nPassword for c-audit.pdf:",
+        "c-audit.pdf is protected too, and the password entered does not open it.\n\n"
+        "Password for c-audit.pdf:",
     ]
     assert kept == ["Keep runs of this protected document?"]
     doc = opened.args[0]

@@ -124,6 +124,8 @@ def test_open_ask_watch_steps_and_reopen_from_history(qtbot, tiny_window, tmp_pa
     assert win.viewer.pages.pdf is not None and win.viewer.pages.pdf.page_count == 3
     assert win.model_label.text().startswith("Model: ") and "demo" not in win.model_label.text()
     assert not win.timeline.is_demo  # any other model is named as itself, without the note
+    # before a question, the plan line says what it waits for (not "open a document")
+    assert win.ask_panel.plan_label.text().startswith("Type a question")
     win.ask_panel.set_question("What is the vault code? Answer with a number.")
     assert win.ask_panel.q_core.text() == "What is the vault code?"
     assert win.ask_panel.q_inst.text() == "Answer with a number."
