@@ -9,7 +9,7 @@ made of, and then checked against the run's stored chunks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -228,14 +228,40 @@ def loaded_context(backend: Backend) -> int:
     return identity.n_ctx if "n_ctx" not in identity.details else 0
 
 
-def estimate_seconds(plan: RunPlan, prompt_tps: float, gen_tps: float) -> float:
-    """Rough run time from measured or assumed throughput, shown before a run starts."""
+@dataclass(frozen=True)
+class Speed:
+    """The throughput an estimate assumes: a guess until this model has been measured."""
+
+    prompt_tps: float = 200.0
+    gen_tps: float = 40.0
+    step_output: float = 0.0  # tokens a memory step writes, thinking included; 0: unknown
+
+    @classmethod
+    def measured(cls, steps: Sequence[tuple[int, float, int, float]]) -> Speed | None:
+        """From steps' (prompt tokens, prompt ms, generated tokens, generation ms); None
+        when they measured nothing."""
+        prompt_ms = sum(s[1] for s in steps)
+        generation_ms = sum(s[3] for s in steps)
+        if prompt_ms <= 0 or generation_ms <= 0:
+            return None
+        generated = sum(s[2] for s in steps)
+        return cls(
+            prompt_tps=sum(s[0] for s in steps) / (prompt_ms / 1000),
+            gen_tps=generated / (generation_ms / 1000),
+            step_output=generated / len(steps),
+        )
+
+
+def estimate_seconds(plan: RunPlan, speed: Speed) -> float:
+    """Rough run time, shown before a run starts. A step's output is what this model's
+    steps wrote when measured (QwenLong's thinking makes it much more than the memory),
+    else the memory budget and a quarter for the plan; never more than its output cap."""
     b = plan.budgets
     if plan.mode == Mode.SINGLE_PASS:
-        return plan.document_tokens / prompt_tps + b.answer_room / 2 / gen_tps
+        return plan.document_tokens / speed.prompt_tps + b.answer_room / 2 / speed.gen_tps
     per_step_prompt = b.chunk_tokens + b.memory_tokens + b.prompt_overhead
-    per_step_gen = b.memory_tokens + b.memory_tokens // 4
+    per_step_gen = min(speed.step_output or b.memory_tokens * 1.25, b.max_new_tokens)
     steps = len(plan.chunks)
-    return steps * (per_step_prompt / prompt_tps + per_step_gen / gen_tps) + (
-        b.memory_tokens / prompt_tps + b.answer_room / 2 / gen_tps
+    return steps * (per_step_prompt / speed.prompt_tps + per_step_gen / speed.gen_tps) + (
+        b.memory_tokens / speed.prompt_tps + b.answer_room / 2 / speed.gen_tps
     )

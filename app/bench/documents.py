@@ -51,7 +51,7 @@ def bench_ingestion(pages: int) -> dict[str, Any]:
 
 
 def bench_scale(megabytes: int) -> dict[str, Any]:
-    from app.agent.planning import Planner, estimate_seconds
+    from app.agent.planning import Planner, Speed, estimate_seconds
     from app.documents.ingest import load_document
     from app.llm.factory import open_backend
     from app.records import Mode, Question
@@ -79,7 +79,7 @@ def bench_scale(megabytes: int) -> dict[str, Any]:
         "read_and_chunk_s": round(total_s, 2),
         "peak_rss_mb": round(peak_mb),
         "rss_before_mb": round(before / 1024),
-        "estimated_run_h_at_1000_tps": round(estimate_seconds(plan, 1000, 50) / 3600, 1),
+        "estimated_run_h_at_1000_tps": round(estimate_seconds(plan, Speed(1000, 50)) / 3600, 1),
     }
 
 

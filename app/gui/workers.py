@@ -24,6 +24,7 @@ from app.agent.events import Event, RunCancelled, RunFailed, StepFinished
 from app.agent.planning import (
     Planner,
     RunPlan,
+    Speed,
     estimate_seconds,
     loaded_context,
     run_context,
@@ -41,7 +42,6 @@ from app.store.database import Store, open_database
 log = logging.getLogger("app.gui")
 
 # Assumed CPU throughput for the first estimate, before a step has been measured.
-DEFAULT_PROMPT_TPS, DEFAULT_GEN_TPS = 200.0, 40.0
 # The bundled sample (8 pages, about 1,000 tokens) fits the demo model's 4K context in one
 # pass; read in chunks this size it takes 4 memory steps, so a first ask shows the
 # memory agent at work in well under a minute (the demo model only, settings untouched).
@@ -85,8 +85,7 @@ class ModelWorker(QObject):
         self.load_cancel = CancelToken()
         self.loading = False  # a load was requested and has not ended
         self.plan_description = ""  # the automatic placement of the loaded model, in words
-        self.prompt_tps = DEFAULT_PROMPT_TPS
-        self.gen_tps = DEFAULT_GEN_TPS
+        self.speed = Speed()  # what estimates assume: measured once this model has run
         self.store: Store | None = None  # this thread's connection, opened at its first run
         self.connections_opened = 0
 
@@ -114,6 +113,7 @@ class ModelWorker(QObject):
         self.settings = settings
         plan = getattr(self.backend, "plan", None)
         self.plan_description = plan.describe() if plan is not None else ""
+        self._recall_speed()
         self.model_loaded.emit(self.backend.identity.name, self._is_demo())
 
     def prepare_load(self) -> None:
@@ -175,7 +175,7 @@ class ModelWorker(QObject):
                     reason=f"the sample is read in {len(plan.chunks)} chunks so you can watch "
                     "the memory agent (a demo setting; it would fit one pass)",
                 )
-            self.planned.emit(plan, estimate_seconds(plan, self.prompt_tps, self.gen_tps))
+            self.planned.emit(plan, estimate_seconds(plan, self.speed))
         except Exception as error:  # noqa: BLE001
             self.plan_failed.emit(describe_error(error))
 
@@ -268,10 +268,23 @@ class ModelWorker(QObject):
 
     def _learn_speed(self, event: StepFinished) -> None:
         step = event.step.stats
-        if step.prompt_ms > 0:
-            self.prompt_tps = step.prompt_tokens / (step.prompt_ms / 1000)
-        if step.generation_ms > 0 and step.completion_tokens:
-            self.gen_tps = step.completion_tokens / (step.generation_ms / 1000)
+        measured = Speed.measured(
+            [(step.prompt_tokens, step.prompt_ms, step.completion_tokens, step.generation_ms)]
+        )
+        if measured is not None:
+            self.speed = measured
+
+    def _recall_speed(self) -> None:
+        """The loaded model's speed as its latest stored steps measured it (after a
+        restart too): the first estimate is then this machine's, not a guess."""
+        assert self.backend is not None
+        identity = self.backend.identity
+        try:
+            steps = self._store().recent_step_speeds(identity.backend, identity.path)
+        except Exception:  # noqa: BLE001 - an estimate never stops a model from loading
+            log.warning("could not read the model's past speed", exc_info=True)
+            steps = []
+        self.speed = Speed.measured(steps) or Speed()
 
     def cancel(self) -> None:
         """Called from the UI thread: the tokens are thread-safe. Stops a run, or a model

@@ -296,6 +296,20 @@ class Store(StoreBase):
             return 0
 
     # -- steps and answers ----------------------------------------------------------------
+    def recent_step_speeds(
+        self, model_backend: str, model_path: str, limit: int = 20
+    ) -> list[tuple[int, float, int, float]]:
+        """(prompt tokens, prompt ms, generated tokens, generation ms) of the latest steps
+        this model (backend and file or server) computed, newest first: its measured speed."""
+        rows = self.db.execute(
+            "SELECT s.prompt_tokens, s.prompt_ms, s.completion_tokens, s.generation_ms "
+            "FROM steps s JOIN runs r ON r.id = s.run_id "
+            "WHERE r.model_backend = ? AND r.model_path = ? "
+            "ORDER BY s.run_id DESC, s.idx DESC LIMIT ?",
+            [model_backend, model_path, limit],
+        ).fetchall()
+        return [(int(a), float(b), int(c), float(d)) for a, b, c, d in rows]
+
     def save_step(self, run_id: int, step: StepRecord) -> None:
         """The checkpoint: one transaction, committed before the caller goes on."""
         with self.transaction():

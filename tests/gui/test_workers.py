@@ -61,3 +61,34 @@ def test_the_model_thread_keeps_one_database_connection_and_closes_it(app_home, 
         assert "closed" in str(error)
     else:
         raise AssertionError("the connection is still open")
+
+
+def test_a_new_model_thread_estimates_with_the_models_measured_speed(app_home, qtbot):
+    """After a restart, the first estimate is this model's measured one, not the guess."""
+    from app.gui.workers import ModelWorker
+
+    first = ModelWorker()
+    step = memory_output("Item 1 costs 7.", "p")
+    first.backend = FakeBackend(lambda prompt: step if "<" in prompt else "7")
+    settings = Settings(n_ctx=2048, chunk_tokens=120, memory_tokens=100)
+    first.settings = settings
+    plans: list[tuple[object, float]] = []
+    first.planned.connect(lambda plan, seconds: plans.append((plan, seconds)))
+    question = Question("What does item 1 cost?", "What does item 1 cost?", "", Mode.MEMORY_AGENT)
+    first.plan(DOC, question)
+    guessed = plans[-1][1]
+    store = first._store()
+    doc_id = store.add_document(DOC)
+    first.ask(DOC, doc_id, store.create_session(doc_id, "q"), plans[-1][0])
+    first.shutdown()
+
+    second = ModelWorker()  # a new process's model thread: nothing learnt in memory
+    second.backend = FakeBackend(lambda p: "7")
+    second.settings = settings
+    second.planned.connect(lambda plan, seconds: plans.append((plan, seconds)))
+    second._recall_speed()
+    # the fake's steps take 1 ms each: what the store measured, not 200 tokens/s
+    assert second.speed.prompt_tps > 10_000 and second.speed.step_output > 0
+    second.plan(DOC, question)
+    assert plans[-1][1] < guessed / 50
+    second.shutdown()
