@@ -31,6 +31,7 @@ from app.llm.backend import CancelToken
 from app.llm.download import download_model
 from app.llm.download_errors import REPO_ENV
 from app.llm.download_progress import DownloadCancelled, DownloadProgress
+from app.llm.hub_client import BLOCK_SIZE
 from app.llm.model_sources import KNOWN_REPOS, pick_file
 from app.units import human_size
 from tests.fixtures.tiny_qwen3moe import write_tiny_qwen3moe
@@ -322,7 +323,7 @@ def test_hf_token_goes_to_the_hub_only(hub, tiny_bytes, monkeypatch):
 
 # -- resume, checksum, cancel -------------------------------------------------------------
 def test_a_dropped_connection_is_resumed_in_place(hub, tiny_bytes):
-    block = download.BLOCK_SIZE  # http_get writes whole blocks: the tail of one is fetched again
+    block = BLOCK_SIZE  # http_get writes whole blocks: the tail of one is fetched again
     hub.drop_after = 3 * block + 1000
     result = download_model("Q4_K_M")
     assert result.path.read_bytes() == tiny_bytes and result.verified_by == "Hub"
@@ -330,7 +331,7 @@ def test_a_dropped_connection_is_resumed_in_place(hub, tiny_bytes):
 
 
 def test_a_cut_download_is_kept_and_resumed_later(hub, tiny_bytes):
-    kept = 2 * download.BLOCK_SIZE
+    kept = 2 * BLOCK_SIZE
     hub.drop_after, hub.then_status = kept + 5000, [503]
     with pytest.raises(UserError, match=r"HTTP 503") as error:
         download_model("Q4_K_M")
@@ -393,7 +394,7 @@ def test_cancel_within_a_second_keeps_the_part_and_resumes(hub, tiny_bytes):
 def test_cancel_reaches_a_stalled_connection(hub, tiny_bytes):
     """A server that stops sending mid-file sends no block to notice the cancel by:
     huggingface_hub would wait out its read timeout five times (minutes)."""
-    blocks = 2 * download.BLOCK_SIZE
+    blocks = 2 * BLOCK_SIZE
     hub.stall_after = blocks + 64 * 1024  # two whole blocks, then part of one, then nothing
     cancel, pressed = CancelToken(), []
 
