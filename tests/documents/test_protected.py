@@ -227,13 +227,18 @@ def test_passwords_change_nothing_for_an_unprotected_file(tmp_path):
     assert SECRET in load_with_passwords(vault, ["guess", "s3cret"]).text
 
 
-def test_a_damaged_member_is_named_and_keeps_its_page_counts(tmp_path):
-    """Naming the member keeps the error's type and what it carries: the window asks
-    about that member (a DocumentDamaged once failed to be rebuilt with its name)."""
+def ten_page_pdf() -> bytes:
+    """A ten-page PDF of text, to cut in half: a damaged file whose first pages survive."""
     pdf = pymupdf.open()
     for number in range(10):
         pdf.new_page().insert_textbox(pymupdf.Rect(56, 56, 539, 800), f"Page {number} " * 80)
-    data = pdf.tobytes()
+    return bytes(pdf.tobytes())
+
+
+def test_a_damaged_member_is_named_and_keeps_its_page_counts(tmp_path):
+    """Naming the member keeps the error's type and what it carries: the window asks
+    about that member (a DocumentDamaged once failed to be rebuilt with its name)."""
+    data = ten_page_pdf()
     room = tmp_path / "room"
     room.mkdir()
     (room / "a-cut.pdf").write_bytes(data[: len(data) // 2])

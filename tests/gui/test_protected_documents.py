@@ -22,6 +22,7 @@ from tests.documents.test_protected import (
     LEASE_PW,
     LEASE_SECRET,
     protected_room,
+    ten_page_pdf,
 )
 
 FAST = Settings(n_ctx=2048, chunk_tokens=300, max_new_tokens=16, mode="single_pass")
@@ -85,10 +86,7 @@ def test_a_wrong_password_is_asked_again_saying_so(qtbot, tmp_path, monkeypatch)
 
 
 def test_damaged_pdf_asks_before_reading_the_surviving_pages(qtbot, tmp_path, monkeypatch):
-    pdf = pymupdf.open()
-    for number in range(10):
-        pdf.new_page().insert_textbox(pymupdf.Rect(56, 56, 539, 800), f"Page {number} " * 80)
-    data = pdf.tobytes()
+    data = ten_page_pdf()
     cut = tmp_path / "cut.pdf"
     cut.write_bytes(data[: len(data) // 2])
     asked: list[str] = []
@@ -176,10 +174,7 @@ def test_a_folder_asks_each_protected_member_for_its_own_password(
 
 def test_a_damaged_member_asks_once_and_the_whole_collection_opens(qtbot, tmp_path, monkeypatch):
     """The answer reopens what was opened (every member), not only the first file."""
-    pdf = pymupdf.open()
-    for number in range(10):
-        pdf.new_page().insert_textbox(pymupdf.Rect(56, 56, 539, 800), f"Page {number} " * 80)
-    data = pdf.tobytes()
+    data = ten_page_pdf()
     room = tmp_path / "room"
     room.mkdir()
     (room / "a-plain.txt").write_text("Readable text about rivers.\n", encoding="utf-8")
