@@ -30,7 +30,7 @@ from app.gui.workers import describe_error
 from app.llm import download
 from app.llm.backend import CancelToken
 from app.llm.download_progress import DownloadCancelled
-from app.llm.fit import machine_of, plan_placement
+from app.llm.fit import SAFETY, machine_of, plan_placement
 from app.llm.hardware import Hardware
 from app.llm.model_sources import CATALOGUE, KNOWN_REPOS
 from app.llm.qwenlong import qwenlong_reference
@@ -112,7 +112,14 @@ class ModelsDialog(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         for row, (quant, entry) in enumerate(CATALOGUE.items()):
             plan = plan_placement(qwenlong_reference(quant), machine_of(hardware))
-            verdict = f"Fits: {plan.describe()}" if plan.fits else "Does not fit"
+            if plan.fits:
+                verdict = f"Fits: {plan.describe()}"
+            else:
+                usable = machine_of(hardware).ram_bytes * SAFETY
+                verdict = (
+                    f"Does not fit: needs about {plan.ram_bytes / 1e9:.1f} GB of RAM, "
+                    f"{usable / 1e9:.1f} GB usable here"
+                )
             cells = (quant, human_size(entry.size), verdict)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)

@@ -264,8 +264,10 @@ def plan_placement(
     )
     reason = (
         f"Nothing fits: even CPU-only at a {n_ctx:,}-token context with a q8_0 KV cache needs "
-        f"about {ram / 1e9:.1f} GB of RAM and {machine.ram_bytes / 1e9:.1f} GB is free. "
-        "Choose a smaller quantization, close other programs, or use a server."
+        f"about {ram / 1e9:.1f} GB of RAM, and a plan uses at most "
+        f"{machine.ram_bytes * SAFETY / 1e9:.1f} GB of the {machine.ram_bytes / 1e9:.1f} GB free "
+        f"({1 - SAFETY:.0%} stays for the system and the estimate's error). Choose a smaller "
+        "quantization, close other programs, or use a server."
     )
     return Plan(0, 0, n_ctx, "q8_0", True, 0, ram, False, reason, (len(contexts), 0, 0))
 

@@ -33,6 +33,11 @@ def test_lists_each_quantization_with_size_and_fit(dialog):
     for row in range(dialog.table.rowCount()):
         assert dialog.table.item(row, 1).text().endswith("GB")
         assert dialog.table.item(row, 2).text()  # a verdict for this machine
+    verdicts = {dialog.table.item(r, 0).text(): dialog.table.item(r, 2).text() for r in range(3)}
+    assert verdicts["Q4_K_M"].startswith("Fits: ")
+    # 24 GiB available, 90% of it planned with: Q8_0's 32.6 GB cannot fit, and it says so
+    assert verdicts["Q8_0"].startswith("Does not fit: needs about 3")
+    assert verdicts["Q8_0"].endswith("23.2 GB usable here")
     assert KNOWN_REPOS[0] in dialog.repo.placeholderText()
 
 
