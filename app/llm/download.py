@@ -26,6 +26,7 @@ read implicitly (only ``HF_TOKEN``), the HTTP client is the app's own
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -188,12 +189,13 @@ class _Download:
         )
         digest = self._hash_kept()
         self.rate = RateMeter(self.offset)
-        with self.part.open("ab") as out:
+        # Unbuffered: each block reaches the OS as it is written, so the hash and the
+        # size are of what is on disk, and a full disk fails that write, not a later flush.
+        with self.part.open("ab", buffering=0) as out:
             self.file = HashingFile(out, digest, self.offset)
             try:
                 self._get()
             finally:
-                out.flush()
                 with contextlib.suppress(OSError):
                     os.fsync(out.fileno())
         self._report()
@@ -259,6 +261,14 @@ class _Download:
         except HfHubHTTPError as error:
             raise hub_error(error, self.source.url, self.source.repo, self._resume_hint()) from None
         except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):  # filled up by something else
+                raise UserError(
+                    f"The disk filled up while downloading {self.target.name}: "
+                    f"{self.target.parent} has no space left ({human_size(self._done())} "
+                    "of it was written and is kept).",
+                    hint="Free some space, then run the same download again: it continues "
+                    "from what is already downloaded.",
+                ) from None
             if "Consistency check failed" in str(error):
                 raise self._cut(None) from None
             raise self._cut(error) from None

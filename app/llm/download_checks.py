@@ -61,9 +61,14 @@ class HashingFile:
         self.size = size
 
     def write(self, data: bytes) -> int:
-        self.file.write(data)
-        self.digest.update(data)
-        self.size += len(data)
+        """Write all of ``data`` to the unbuffered file; only what the OS took is hashed
+        and counted when a write fails part-way (a full disk)."""
+        view = memoryview(data)
+        while view:
+            written = self.file.write(view)
+            self.digest.update(view[:written])
+            self.size += written
+            view = view[written:]
         return len(data)
 
     def tell(self) -> int:

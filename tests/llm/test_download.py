@@ -427,6 +427,20 @@ def test_cancel_while_the_hub_does_not_answer(hub):
     assert not list(models().glob("*.part"))
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_disk_that_fills_up_mid_download_says_so(hub):
+    """Something else fills the disk after the free-space check: every write fails with
+    ENOSPC for real (/dev/full stands in for the .part file)."""
+    part = models() / (NAME + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.symlink_to("/dev/full")
+    with pytest.raises(UserError) as error:
+        download_model("Q4_K_M")
+    assert "disk filled up" in error.value.message and "continues" in error.value.hint
+    assert "connection" not in error.value.message  # not blamed on the network
+    assert not (models() / NAME).exists()
+
+
 def test_disk_space_is_checked_before_downloading(hub, monkeypatch):
     monkeypatch.setattr(download.shutil, "disk_usage", lambda _: type("U", (), {"free": 1000})())
     with pytest.raises(UserError, match="Not enough disk space"):
