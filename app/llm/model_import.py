@@ -3,6 +3,7 @@ through a .part file so an interrupted copy never looks like a model."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import shutil
 from collections.abc import Callable
@@ -47,6 +48,15 @@ def import_model(
                     progress(done, info.file_size)
         read_gguf_info(part)  # the copy is whole
         part.replace(target)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise ModelError(
+            f"The disk filled up while copying {source.name} into {target.parent}; the "
+            "partial copy was removed.",
+            hint="Free some space and import again, or choose the file where it is in "
+            "Settings (it need not be copied).",
+        ) from None
     finally:
         part.unlink(missing_ok=True)
     remember_hash(target, digest.hexdigest())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+from pathlib import Path
 
 import pytest
 
@@ -59,6 +60,18 @@ def test_import_copies_a_valid_gguf(home, tmp_path):
     # a second import is a no-op
     cmd_models(parse("--import", str(source), "--no-hash"), io.StringIO())
     assert len(list(paths.models_dir().glob("*.gguf"))) == 1
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_import_onto_a_disk_that_fills_up(home, tmp_path):
+    source = write_tiny_qwen3moe(tmp_path / "Tiny-Q.gguf")
+    part = paths.models_dir() / "Tiny-Q.gguf.part"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.symlink_to("/dev/full")  # every write fails with ENOSPC, for real
+    with pytest.raises(ModelError, match="disk filled up") as error:
+        cmd_models(parse("--import", str(source), "--no-hash"), io.StringIO())
+    assert "Settings" in error.value.hint
+    assert not part.exists() and not (paths.models_dir() / "Tiny-Q.gguf").exists()
 
 
 def test_import_rejects_a_foreign_file(home, tmp_path):
