@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from app.errors import UserError, describe_error
+from app.errors import UserError, describe_error, environment_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - a bug: its traceback goes to the log
         what = f"python -m app {args.command}" if args.command else "python -m app"
         print(f"Error: {describe_error(error, what)}", file=sys.stderr)
-        return 1
+        environment = environment_error(error)  # a full or read-only disk: not a bug
+        return environment.exit_code if environment is not None else 1
     except KeyboardInterrupt:
         # Ctrl-C before a command installed its own handler (opening the document or the
         # database): nothing was started, so a quiet cancel, not a traceback.

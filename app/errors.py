@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import uuid
 
@@ -90,11 +91,41 @@ def log_bug(error: BaseException, what: str, log: logging.Logger | None = None) 
     return error_id
 
 
+def environment_error(error: BaseException) -> UserError | None:
+    """A full disk, a read-only one, or a file the user may not write: the machine's
+    problem, not a bug, wherever it happens (an export, a copy, the settings); None for
+    anything else."""
+    if not isinstance(error, OSError) or error.errno is None:
+        return None
+    where = f" {error.filename}" if error.filename else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return UserError(
+            f"The disk is full: could not write{where}.",
+            hint="Free some space (or choose another folder) and try again.",
+        )
+    if error.errno == errno.EROFS:
+        return UserError(
+            f"The disk is read-only: could not write{where}.",
+            hint="Choose a folder on a writable disk.",
+        )
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return UserError(
+            f"Permission denied:{where or ' a file'} cannot be opened or written.",
+            hint="Choose a folder you can write to, or check the file's permissions.",
+        )
+    return None
+
+
 def describe_error(
     error: BaseException, what: str = "a task", log: logging.Logger | None = None
 ) -> str:
-    """What to tell the user: a UserError as it is; a bug logged, with its error id."""
+    """What to tell the user: a UserError as it is, the machine's own I/O failures
+    likewise (logged too, for the record); a bug logged, with its error id."""
     if isinstance(error, UserError):
         return str(error)
+    environment = environment_error(error)
+    if environment is not None:
+        (log or _log).warning("%s failed: %s", what, error)
+        return str(environment)
     error_id = log_bug(error, what, log)
     return f"Something went wrong (error id {error_id}, details in the log): {error}"
