@@ -261,7 +261,22 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(buttons)
         self.base = s
+        self._model_fields: tuple[QWidget, ...] = (path_field, demo)
+        self._server_fields: tuple[QWidget, ...] = (
+            *(self.remote_url, self.remote_model, self.api_key, self.forget_key),
+            *(self.parallel, self.first_token, self.silence),
+        )
+        self.backend.currentIndexChanged.connect(self._backend_changed)
+        self._backend_changed()
         self._placement_changed()
+
+    def _backend_changed(self) -> None:
+        """Only the chosen backend's fields can be edited (the others keep their values)."""
+        remote = self.backend.currentData() == "remote"
+        for widget in self._model_fields:
+            widget.setEnabled(not remote)
+        for widget in self._server_fields:
+            widget.setEnabled(remote)
 
     def _placement_changed(self) -> None:
         manual = self.placement.currentData() == "manual"

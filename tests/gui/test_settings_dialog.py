@@ -127,13 +127,23 @@ def test_an_api_key_without_a_server_url_or_a_keyring_is_refused_with_the_reason
     import keyring
     from keyring.backends import fail
 
-    dialog = _dialog(qtbot, Settings())  # the local model, no server URL yet
+    dialog = _dialog(qtbot, Settings())  # no server URL yet
+    dialog.backend.setCurrentIndex(1)  # "a server" chosen, its key typed before its URL
     _type(qtbot, dialog.api_key, "sk-1")
     _save(qtbot, dialog)
-    assert dialog.result_settings is None and "enter the server URL" in dialog.error.text()
+    assert dialog.result_settings is None and "server URL" in dialog.error.text()
 
     keyring.set_keyring(fail.Keyring())  # a machine without one (conftest restores it)
     _type(qtbot, dialog.remote_url, "http://gpu-server:8080")
     _save(qtbot, dialog)
     assert dialog.result_settings is None
     assert "keyring" in dialog.error.text() and dialog.error.text().startswith("Not saved: ")
+
+
+def test_only_the_chosen_backends_fields_can_be_edited(qtbot):
+    dialog = _dialog(qtbot, Settings())
+    assert dialog.model_path.isEnabled() and not dialog.remote_url.isEnabled()
+    assert not dialog.api_key.isEnabled() and dialog.proxy.isEnabled()  # downloads use it
+    dialog.backend.setCurrentIndex(1)  # a server
+    assert dialog.remote_url.isEnabled() and dialog.first_token.isEnabled()
+    assert not dialog.model_path.isEnabled()
