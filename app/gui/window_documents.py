@@ -67,7 +67,13 @@ class WindowDocuments(WindowState):
         self.collection_dialog = CollectionDialog(paths, name, FILE_FILTER, self)
         if self.collection_dialog.exec():
             dialog = self.collection_dialog
-            self.open_files(dialog.paths(), dialog.name.text().strip())
+            # The same files in another order keep what was entered for them: the
+            # passwords (in memory) and the answer about keeping a protected one's runs;
+            # a newly added protected file is still asked for its own password.
+            keep = bool(doc and doc.protected and self.document_id not in self.unkept.ids)
+            self.open_files(
+                dialog.paths(), dialog.name.text().strip(), self.passwords, keep_runs=keep
+            )
 
     def open_files(
         self,

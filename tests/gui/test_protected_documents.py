@@ -198,3 +198,43 @@ def test_a_damaged_member_asks_once_and_the_whole_collection_opens(qtbot, tmp_pa
     doc = opened.args[0]
     assert doc.kind == "collection" and [m.title for m in doc.members] == ["a-plain", "b-cut"]
     win.model.stop()
+
+
+def test_reordering_a_protected_collection_asks_nothing_again(
+    qtbot, tmp_path, app_home, monkeypatch
+):
+    from app.gui import collection_dialog
+
+    room = protected_room(tmp_path / "room")
+    answers = {"a-lease.pdf": LEASE_PW, "c-audit.pdf": AUDIT_PW}
+    labels: list[str] = []
+
+    def get_text(parent, title, label, *args, **kwargs):
+        labels.append(label)
+        return answers[label.rsplit("Password for ", 1)[1].rstrip(":")], True
+
+    asked: list[str] = []
+    monkeypatch.setattr(QInputDialog, "getText", get_text)
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *a, **k: asked.append(a[1]) or QMessageBox.StandardButton.No
+    )
+    make_app()
+    win = MainWindow(FAST)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.document_opened, timeout=30_000):
+        win.open_files([str(room)])
+    assert len(labels) == 2 and len(asked) == 1
+    # File > New or edit collection: the user puts the audit first and clicks OK
+    monkeypatch.setattr(collection_dialog.CollectionDialog, "exec", lambda self: 1)
+    monkeypatch.setattr(
+        collection_dialog.CollectionDialog,
+        "paths",
+        lambda self: sorted((m.path for m in win.document.members), key=lambda p: "audit" not in p),
+    )
+    with qtbot.waitSignal(win.document_opened, timeout=30_000) as opened:
+        win.edit_collection()
+    assert opened.args[0].members[0].path.endswith("c-audit.pdf")
+    assert len(labels) == 2 and len(asked) == 1  # nothing asked again
+    assert win.document_id in win.unkept.ids  # "not kept" still holds for the new order
+    win.close()
+    win.model.stop()
