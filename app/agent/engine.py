@@ -49,6 +49,7 @@ from app.errors import Cancelled, StoreError, UserError, log_bug
 from app.llm.backend import Backend, CancelToken, Completion, Piece, Sampling
 from app.records import AnswerRecord, Chunk, Mode, Question, RunStatus, StepRecord
 from app.settings import Settings
+from app.version import software
 
 log = logging.getLogger("app.agent")
 
@@ -89,7 +90,14 @@ class Engine:
         cancel: CancelToken,
     ) -> Iterator[Event]:
         """Store ``plan`` as a new run of ``document`` in ``session_id``, then read it."""
-        settings = {**self.settings.to_dict(), "budgets": asdict(plan.budgets)}
+        # What a review months later needs besides the model file: the budgets, how the
+        # model was loaded (GPU layers, KV cache...), and which software answered.
+        settings = {
+            **self.settings.to_dict(),
+            "budgets": asdict(plan.budgets),
+            "model_details": dict(self.backend.identity.details),
+            "software": software(),
+        }
         try:
             run_id = yield from self.checkpoints.persist(
                 0,

@@ -5,23 +5,16 @@ driver to install instead of guessing."""
 from __future__ import annotations
 
 import html
-from importlib import metadata
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.llm.build_info import BuildReport, build_report
-
-
-def _version() -> str:
-    try:
-        return metadata.version("qwenlong-reader")
-    except metadata.PackageNotFoundError:  # a frozen bundle may carry no metadata
-        return ""
+from app.version import app_version
 
 
 def about_html(report: BuildReport) -> str:
     """The dialog's text: the message first (what to do), then the facts."""
-    version = _version()
+    version = app_version()
     title = f"QwenLong Reader {version}".strip()
     facts = "".join(f"<li>{html.escape(f)}</li>" for f in report.facts)
     # A status that asks the user to act is shown in bold.

@@ -14,7 +14,6 @@ Nothing here raises: a build that cannot even be loaded is reported as such.
 
 from __future__ import annotations
 
-import contextlib
 import platform
 import re
 import sys
@@ -30,6 +29,7 @@ from app.llm.build_probe import (
 )
 from app.llm.hardware import Hardware, detect_hardware
 from app.units import gb
+from app.version import app_version
 
 # The oldest driver each CUDA major runs on (NVIDIA's CUDA Toolkit release notes, "CUDA
 # minor version compatibility": any 13.x runtime on a 580+ driver, 12.x on 525+).
@@ -98,21 +98,12 @@ def _cuda_edition_hint(version: str) -> str:
     return artifact_name(version, f"cuda{CUDA_EDITION_MAJOR}", "linux", "x86_64")
 
 
-def _app_version() -> str:
-    """The installed app's version; a frozen bundle may carry no metadata."""
-    from importlib import metadata
-
-    with contextlib.suppress(metadata.PackageNotFoundError):
-        return metadata.version("qwenlong-reader")
-    return "<version>"
-
-
 # -- assessment (pure) ----------------------------------------------------------------
 def assess(
     build: BuildInfo, hardware: Hardware | None, driver: Driver, version: str = ""
 ) -> BuildReport:
     """The report for these facts: one status and a message that says what to do."""
-    version = version or _app_version()
+    version = version or app_version() or "<version>"
     gpu = hardware.gpu if hardware else None
     nvidia = gpu is not None and gpu.kind == "cuda"
     facts = _facts(build, hardware, driver)

