@@ -164,6 +164,15 @@ def run_self_test() -> int:
             "trusted_cas": len(tls_context().get_ca_certs()),
         }
 
+    def version() -> str:
+        # The bundle must carry the app's metadata: runs record this version.
+        from app.version import app_version
+
+        found = app_version()
+        assert found, "no qwenlong-reader metadata: the version would be blank"
+        return found
+
+    _check(report, "app_version", version)
     build = _check(report, "llama_build", llama_build)
     if build is not None:
         report["build"] = build
