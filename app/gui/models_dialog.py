@@ -48,9 +48,15 @@ class TransferWorker(QObject):
         super().__init__()
         self.cancel_token = CancelToken()
 
+    def prepare_download(self) -> None:
+        """On the UI thread, just before a download is requested: a fresh cancel flag (an
+        earlier cancel is spent), set before the worker thread starts, as Cancel is."""
+        self.cancel_token = CancelToken()
+
     @Slot(str, str)
     def download(self, quant: str, repo: str) -> None:
-        self.cancel_token = CancelToken()  # a fresh one: an earlier cancel is spent
+        """Runs on the worker thread; ``cancel_token`` was made fresh by the UI thread
+        before it asked (prepare_download), so a Cancel clicked at once is not lost."""
 
         def report(p: Any) -> None:
             fraction = p.fraction
@@ -201,6 +207,7 @@ class ModelsDialog(QDialog):
     def _download(self) -> None:
         self._busy(True, cancellable=True)
         self.status.setText("Connecting…")
+        self.worker.prepare_download()
         self.start_download.emit(self.selected_quant(), self.repo.text().strip())
 
     def _import(self) -> None:

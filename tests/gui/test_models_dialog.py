@@ -79,6 +79,17 @@ def test_pause_keeps_the_part(qtbot, dialog, hub):  # noqa: F811
     assert (paths.models_dir() / (NAME + ".part")).stat().st_size > 0
 
 
+def test_a_cancel_clicked_at_once_is_not_lost(qtbot, dialog, hub):  # noqa: F811
+    """Cancel right after Download, before the worker thread has even started it."""
+    hub.trickle_s = 0.03  # slow enough that a lost cancel would show as a finished file
+    dialog.download_button.click()
+    dialog.cancel_button.click()
+    qtbot.waitUntil(lambda: dialog.download_button.isEnabled(), timeout=10_000)
+    text = dialog.status.text()
+    assert "Cancelled before the download started" in text or "Paused" in text, text
+    assert not (paths.models_dir() / NAME).exists()
+
+
 def test_import_copies_a_real_gguf_into_the_models_folder(qtbot, dialog, tmp_path):
     (tmp_path / "usb").mkdir()
     source = write_tiny_qwen3moe(tmp_path / "usb" / "Tiny-Q8.gguf")
