@@ -22,7 +22,10 @@ from app.llm.httpclient import Abortable
 
 BLOCK_SIZE = 256 * 1024  # http_get's read size: progress is reported after each block
 
-_client_config: tuple[str, float] | None = None
+_client_config: tuple[str, float] | None = None  # what the library's client was made with
+_active: set[Path] = set()  # the files being downloaded (claim)
+_active_lock = threading.Lock()
+_running = threading.local()  # the Abortable of the download on this thread
 
 
 def configured_hub(proxy: str, timeout: float) -> Any:
@@ -60,11 +63,6 @@ def configured_hub(proxy: str, timeout: float) -> Any:
         )
     )
     return huggingface_hub
-
-
-_active: set[Path] = set()
-_active_lock = threading.Lock()
-_running = threading.local()  # the Abortable of the download on this thread
 
 
 def _trace_this_download(request: Any) -> None:
