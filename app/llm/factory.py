@@ -93,7 +93,7 @@ def open_backend(
     if settings.backend == "remote":
         from app.llm.remote import RemoteBackend
 
-        return RemoteBackend.from_settings(settings)
+        return RemoteBackend.from_settings(settings, cancel=cancel)
     launch = plan_launch(settings)
     placed = launch.settings
     # Each run records the SHA-256 of the file that answered (which model was it, months

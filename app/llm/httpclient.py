@@ -21,11 +21,14 @@ import contextlib
 import socket
 import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
 import httpx2
+
+from app.errors import Cancelled
+from app.llm.backend import CancelToken
 
 USER_AGENT = "QwenLongReader/0.1"
 CONNECT_S = 10.0
@@ -132,3 +135,29 @@ class Abortable:
         for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def aborted_on_cancel(cancel: CancelToken | None) -> Iterator[Abortable | None]:
+    """An Abortable that a cancel aborts (a watcher looks every 0.1 s), for the block's
+    requests to carry as their ``trace``; None without a cancel. A request blocked on a
+    silent server then fails as Cancelled within about 0.1 s of the cancel; a connect
+    that never completes (SYNs dropped) has no socket to shut yet and ends at its connect
+    timeout, or the cancel's next check after it."""
+    if cancel is None:
+        yield None
+        return
+    abortable = Abortable(Cancelled)
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.1):
+            if cancel.cancelled:
+                abortable.abort()
+                return
+
+    threading.Thread(target=watch, name="cancel-watch", daemon=True).start()
+    try:
+        yield abortable
+    finally:
+        stop.set()

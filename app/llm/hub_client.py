@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from app.errors import Cancelled, UserError
+from app.errors import UserError
 from app.llm.backend import CancelToken
-from app.llm.httpclient import Abortable
+from app.llm.httpclient import aborted_on_cancel
 
 BLOCK_SIZE = 256 * 1024  # http_get's read size: progress is reported after each block
 
@@ -77,27 +77,14 @@ def _trace_this_download(request: Any) -> None:
 def cancel_reaches_blocked_reads(cancel: CancelToken | None) -> Iterator[None]:
     """A stalled connection sends nothing, so neither the progress hook nor a check
     between repositories runs, and huggingface_hub would wait out its read timeout (five
-    times over, in http_get). A watcher aborts this thread's requests on a cancel: the
+    times over, in http_get). This thread's requests are aborted on a cancel instead: the
     blocked read wakes and fails as Cancelled within about 0.1 s."""
-    if cancel is None:
-        yield
-        return
-    abortable = Abortable(Cancelled)
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.wait(0.1):
-            if cancel.cancelled:
-                abortable.abort()
-                return
-
-    _running.abortable = abortable
-    threading.Thread(target=watch, name="download-cancel", daemon=True).start()
-    try:
-        yield
-    finally:
-        _running.abortable = None
-        stop.set()
+    with aborted_on_cancel(cancel) as abortable:
+        _running.abortable = abortable
+        try:
+            yield
+        finally:
+            _running.abortable = None
 
 
 @contextlib.contextmanager

@@ -41,7 +41,7 @@ from app.llm.backend import (
     Sampling,
     split_thinking,
 )
-from app.llm.httpclient import CONNECT_S, make_client
+from app.llm.httpclient import CONNECT_S, Abortable, aborted_on_cancel, make_client
 from app.llm.loopguard import RepetitionGuard
 from app.llm.remote_errors import (
     PROXY_HINT,
@@ -85,7 +85,10 @@ class RemoteBackend:
         connect_timeout_s: float = CONNECT_S,
         proxy: str = "",
         retries: int = 2,
+        cancel: CancelToken | None = None,
     ) -> None:
+        """Connects and asks the server what it serves; ``cancel`` stops that at once,
+        even while a server does not answer (app.errors.Cancelled)."""
         self.base_url = normalize_url(base_url)
         check_url(self.base_url)
         self.api_key = api_key
@@ -104,6 +107,19 @@ class RemoteBackend:
         # Learnt on the first answer with a bare `</think>`: the chat template opens the
         # thinking itself, so later streams can flag pieces before `</think>` as thinking.
         self._opens_thinking = False
+        # While connecting: what a cancel aborts, and what the retries' waits look at.
+        self._probing: Abortable | None = None
+        self._connect_cancel = cancel
+        try:
+            with aborted_on_cancel(cancel) as self._probing:
+                self.identity = self._connect(model, n_ctx)
+        except BaseException:
+            self._client.close()
+            raise
+        finally:
+            self._probing = self._connect_cancel = None
+
+    def _connect(self, model: str, n_ctx: int) -> ModelIdentity:
         details: dict[str, str] = {}
         # /v1/models first: it checks the URL and the key before anything else.
         models = self._json("GET", "/v1/models") or {}
@@ -125,12 +141,14 @@ class RemoteBackend:
             log.warning("server %s does not report n_ctx; assuming %d", self.base_url, self.n_ctx)
         self._tokenizer = self._probe_tokenizer()
         details["tokenizer"] = self._tokenizer[0] if self._tokenizer else "estimate"
-        self.identity = ModelIdentity(
+        return ModelIdentity(
             backend="remote", name=self.model, path=self.base_url, n_ctx=self.n_ctx, details=details
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, api_key: str | None = None) -> RemoteBackend:
+    def from_settings(
+        cls, settings: Settings, api_key: str | None = None, cancel: CancelToken | None = None
+    ) -> RemoteBackend:
         """The server, waits and proxy the user configured; the API key unless given from
         app.llm.remote_keys (QWENLONG_READER_API_KEY, else the keyring)."""
         return cls(
@@ -141,6 +159,7 @@ class RemoteBackend:
             first_token_s=settings.remote_timeout_s,
             silence_s=settings.remote_silence_s,
             proxy=settings.proxy_url,
+            cancel=cancel,
         )
 
     # -- HTTP -------------------------------------------------------------------------
@@ -169,13 +188,19 @@ class RemoteBackend:
         timeout = httpx2.Timeout(self.silence_s, connect=self.connect_timeout_s)
         for attempt in range(self.retries + 1):
             try:
+                trace = {"trace": self._probing.trace} if self._probing else None
                 response = self._client.request(
-                    method, url, json=payload, headers=self._headers(False), timeout=timeout
+                    method,
+                    url,
+                    json=payload,
+                    headers=self._headers(False),
+                    timeout=timeout,
+                    extensions=trace,
                 )
                 break
             except httpx2.TimeoutException as error:
                 if isinstance(error, httpx2.ConnectTimeout):
-                    self._backoff(attempt, error, None)
+                    self._backoff(attempt, error, self._connect_cancel)
                     continue
                 raise BackendError(
                     f"The server at {self.base_url} sent nothing for {self.silence_s:g} s "
@@ -186,7 +211,7 @@ class RemoteBackend:
             except httpx2.TransportError as error:
                 if not never_answered(error):
                     raise network_error(error, self.base_url, proxy=self.proxy) from None
-                self._backoff(attempt, error, None)
+                self._backoff(attempt, error, self._connect_cancel)
         status = response.status_code
         if missing_ok and 400 <= status < 500 and status not in (401, 403):
             return None

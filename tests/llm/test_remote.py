@@ -474,6 +474,20 @@ def test_a_server_that_accepts_and_never_answers_fails_in_bounded_time():
     assert "silence limit in Settings" in str(error.value)
 
 
+def test_cancelling_the_connection_to_a_silent_server_is_prompt():
+    """The window's Cancel while a server is loaded: asking a server that accepted the
+    connection and says nothing must not wait out the silence limit (60 s). (A connect
+    that never completes is bounded by the connect timeout, 10 s: its socket is not
+    ours to shut until it exists.)"""
+    with silent_listener() as url:
+        cancel = CancelToken()
+        threading.Timer(0.3, cancel.cancel).start()
+        started = time.monotonic()
+        with pytest.raises(Cancelled):
+            RemoteBackend(url, silence_s=60, connect_timeout_s=30, cancel=cancel)
+    assert time.monotonic() - started < 1.5
+
+
 def test_no_first_token_within_the_wait(stub):
     stub.routes["/v1/chat/completions"] = answer(chunk(content="late"), delay_s=4)
     backend = RemoteBackend(stub.url, "m", n_ctx=1000, first_token_s=1)
