@@ -1,5 +1,6 @@
 """The HTTP policy shared by the remote backend and model downloads: which certificates are
-trusted and which proxy is used; and what kind of failure a transport error was.
+trusted and which proxy is used; what kind of failure a transport error was; and requests
+that a cancel on another thread can abort, even while they wait on a silent server.
 
 httpx2 (the maintained continuation of httpx, and what huggingface_hub 2 is built on) is
 the one HTTP stack, so a frozen app carries one. Two rules hold for every client made here:
