@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import UserError
+from app.llm.abortable import aborted_on_cancel
 from app.llm.backend import CancelToken
-from app.llm.httpclient import aborted_on_cancel
 
 BLOCK_SIZE = 256 * 1024  # http_get's read size: progress is reported after each block
 

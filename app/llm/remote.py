@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 
 from app.errors import BackendError
+from app.llm.abortable import Abortable, aborted_on_cancel
 from app.llm.backend import (
     THINK_END,
     CancelToken,
@@ -41,7 +42,7 @@ from app.llm.backend import (
     Sampling,
     split_thinking,
 )
-from app.llm.httpclient import CONNECT_S, Abortable, aborted_on_cancel, make_client
+from app.llm.httpclient import CONNECT_S, make_client
 from app.llm.loopguard import RepetitionGuard
 from app.llm.remote_errors import (
     PROXY_HINT,

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import httpx2
 
 from app.errors import BackendError, Cancelled
+from app.llm.abortable import Abortable
 from app.llm.backend import CancelToken
-from app.llm.httpclient import Abortable
 from app.llm.remote_errors import error_text, http_error, network_error, never_answered
 
 if TYPE_CHECKING:
