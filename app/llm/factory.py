@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.errors import ModelError
@@ -11,7 +11,7 @@ from app.llm.backend import Backend, CancelToken
 from app.llm.fit import Plan, plan_placement
 from app.llm.gguf import check_model_file
 from app.llm.local import LocalBackend, demo_model_path
-from app.llm.model_hash import cached_sha256, file_sha256
+from app.llm.model_hash import HashAlongside
 from app.settings import Settings
 
 # The demo model's answers do not improve with more context; 4K keeps it quick.
@@ -97,16 +97,44 @@ def open_backend(
     launch = plan_launch(settings)
     placed = launch.settings
     # Each run records the SHA-256 of the file that answered (which model was it, months
-    # later?). A file's first load reads it once more for that (then it is cached;
-    # downloads and imports seed the cache): the first half of the progress bar.
-    hash_progress: Callable[[int, int], None] | None = None
-    load_progress = progress
-    if progress is not None and cached_sha256(launch.path) is None:
-        report = progress
-        hash_progress = lambda done, total: report(0.5 * done / max(total, 1))  # noqa: E731
-        load_progress = lambda fraction: report(0.5 + 0.5 * fraction)  # noqa: E731
-    sha256 = file_sha256(launch.path, progress=hash_progress, cancel=cancel)
-    backend = LocalBackend(
+    # later?). A file's first load reads it for that alongside llama.cpp (then it is
+    # cached; downloads and imports seed the cache); the bar shows both halves' progress.
+    hashing = HashAlongside(launch.path, cancel)
+    loaded = 0.0
+
+    def both() -> None:
+        if progress is None:
+            return
+        reading = hashing.thread is not None  # a cached hash reads nothing: the load alone
+        progress((loaded + hashing.fraction) / 2 if reading else loaded)
+
+    def load_progress(fraction: float) -> None:
+        nonlocal loaded
+        loaded = fraction
+        both()
+
+    try:
+        backend = _load(launch, placed, load_progress, cancel)
+    except BaseException:
+        hashing.abandon()
+        raise
+    try:
+        sha256 = hashing.wait(tick=both)
+    except BaseException:
+        backend.close()
+        raise
+    backend.identity = replace(backend.identity, sha256=sha256)
+    backend.plan = launch.plan
+    return backend
+
+
+def _load(
+    launch: Launch,
+    placed: Settings,
+    progress: Callable[[float], None],
+    cancel: CancelToken | None,
+) -> LocalBackend:
+    return LocalBackend(
         launch.path,
         n_ctx=placed.n_ctx,
         n_gpu_layers=placed.n_gpu_layers,
@@ -117,9 +145,6 @@ def open_backend(
         n_batch=placed.n_batch,
         seed=placed.seed,
         name="SmolLM2-135M-Instruct (demo)" if launch.is_demo else "",
-        sha256=sha256,
-        progress=load_progress,
+        progress=progress,
         cancel=cancel,
     )
-    backend.plan = launch.plan
-    return backend

@@ -59,7 +59,6 @@ class LocalBackend:
         n_batch: int = 512,
         seed: int = 0,
         name: str = "",
-        sha256: str = "",
         n_cpu_moe: int = 0,
         progress: Callable[[float], None] | None = None,
         cancel: CancelToken | None = None,
@@ -126,7 +125,6 @@ class LocalBackend:
             backend="local",
             name=name or meta.get("general.name", path.stem),
             path=str(path),
-            sha256=sha256,
             n_ctx=self.n_ctx,
             details={
                 **{k: meta[k] for k in ("general.architecture", "general.file_type") if k in meta},

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,52 @@ def _load_cache() -> dict[str, str]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+class HashAlongside:
+    """A model file's SHA-256 read on a thread of its own while llama.cpp loads the same
+    file (the page cache serves the second reader), not before it: a first load takes
+    about the longer of the two, not their sum. Cached: nothing is read."""
+
+    def __init__(self, path: Path, cancel: CancelToken | None) -> None:
+        self.cancel = cancel
+        self.stop = CancelToken()  # the load failed or was cancelled: stop reading
+        self.fraction = 1.0
+        self.sha256 = cached_sha256(path) or ""
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+        if not self.sha256:
+            self.fraction = 0.0
+            self.thread = threading.Thread(
+                target=self._run, args=(path,), name="model-hash", daemon=True
+            )
+            self.thread.start()
+
+    def _run(self, path: Path) -> None:
+        try:
+            self.sha256 = file_sha256(path, progress=self._progress, cancel=self.stop)
+        except BaseException as error:  # noqa: BLE001 - raised on the caller's thread
+            self.error = error
+
+    def _progress(self, done: int, total: int) -> None:
+        self.fraction = done / max(total, 1)
+        if self.cancel is not None and self.cancel.cancelled:
+            self.stop.cancel()  # the next block stops the reading
+
+    def wait(self, tick: Callable[[], None] | None = None) -> str:
+        """The hash, once read (``tick`` every 0.1 s meanwhile); app.errors.Cancelled
+        when the load's cancel comes first."""
+        while self.thread is not None and self.thread.is_alive():
+            self.thread.join(0.1)
+            if self.cancel is not None and self.cancel.cancelled:
+                self.stop.cancel()
+            if tick is not None:
+                tick()
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled()
+        if self.error is not None:
+            raise self.error
+        return self.sha256
+
+    def abandon(self) -> None:
+        self.stop.cancel()
