@@ -88,7 +88,8 @@ def open_backend(
     cancel: CancelToken | None = None,
 ) -> Backend:
     """The backend the settings ask for. Local: ``progress(fraction)`` follows
-    llama.cpp's load and ``cancel`` stops it (app.errors.Cancelled)."""
+    llama.cpp's load (and a new file's hash) and ``cancel`` stops it (app.errors.Cancelled);
+    remote: ``cancel`` stops the connecting."""
     settings.checked()
     if settings.backend == "remote":
         from app.llm.remote import RemoteBackend
