@@ -21,11 +21,31 @@ METAL_SHARE = 0.70
 
 @dataclass(frozen=True)
 class GPU:
+    """The GPUs a plan may use, pooled (llama.cpp splits layers across them); ``devices``
+    keeps each one's (name, total, free) bytes when there are several."""
+
     kind: str  # "cuda" | "metal"
     name: str
     total_bytes: int
     free_bytes: int
     unified: bool = False  # shares system RAM (Apple silicon)
+    devices: tuple[tuple[str, int, int], ...] = ()
+
+    def describe(self) -> str:
+        pooled = f"{self.name}, {gb(self.free_bytes)} of {gb(self.total_bytes)} free"
+        if len(self.devices) < 2:
+            return pooled
+        each = "; ".join(f"{gb(free)} of {gb(total)}" for _, total, free in self.devices)
+        return f"{pooled} ({each})"
+
+
+def pooled_gpus(devices: list[tuple[str, int, int]]) -> GPU | None:
+    """NVIDIA GPUs as one pool for the plan, each kept for what is shown."""
+    if not devices:
+        return None
+    name = devices[0][0] if len(devices) == 1 else f"{len(devices)} x {devices[0][0]}"
+    total, free = sum(d[1] for d in devices), sum(d[2] for d in devices)
+    return GPU("cuda", name, total, free, devices=tuple(devices))
 
 
 @dataclass(frozen=True)
@@ -46,10 +66,11 @@ class Hardware:
         if self.gpu is None:
             gpu = "no GPU"
         else:
-            gpu = f"{self.gpu.name}, {gb(self.gpu.free_bytes)} of {gb(self.gpu.total_bytes)} free"
+            gpu = self.gpu.describe()
             if not self.gpu_offload:
                 gpu += " (unused: this llama.cpp build is CPU-only)"
-        return f"{ram}, {self.cpu_count} CPU cores, {gpu}"
+        cores = f"{self.cpu_count} CPU core" + ("s" if self.cpu_count != 1 else "")
+        return f"{ram}, {cores}, {gpu}"
 
 
 # -- detection ------------------------------------------------------------------------
@@ -61,10 +82,7 @@ def parse_nvidia_smi(text: str) -> GPU | None:
         parts = [p.strip() for p in line.rsplit(",", 2)]
         if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
             gpus.append((parts[0], int(parts[1]) * MiB, int(parts[2]) * MiB))
-    if not gpus:
-        return None
-    name = gpus[0][0] if len(gpus) == 1 else f"{len(gpus)} x {gpus[0][0]}"
-    return GPU("cuda", name, sum(g[1] for g in gpus), sum(g[2] for g in gpus))
+    return pooled_gpus(gpus)
 
 
 def _run(*cmd: str) -> str:
@@ -139,10 +157,7 @@ def nvml_gpu() -> GPU | None:
     finally:
         with contextlib.suppress(Exception):
             pynvml.nvmlShutdown()
-    if not devices:
-        return None
-    name = devices[0][0] if len(devices) == 1 else f"{len(devices)} x {devices[0][0]}"
-    return GPU("cuda", name, sum(d[1] for d in devices), sum(d[2] for d in devices))
+    return pooled_gpus(devices)
 
 
 def detect_hardware() -> Hardware:

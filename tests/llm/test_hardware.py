@@ -73,6 +73,10 @@ def test_parse_nvidia_smi_pools_gpus():
     assert two.free_bytes == 29_000 * 1024**2
     assert parse_nvidia_smi("") is None
     assert parse_nvidia_smi("NVIDIA-SMI has failed") is None
+    # pooled for the plan, each GPU still shown: the second one is nearly full
+    shown = Hardware(**RAM_32, gpu=two, gpu_offload=True).describe()
+    assert "2 x Tesla T4" in shown and "(15.7 GB of 16.1 GB; 14.7 GB of 16.1 GB)" in shown
+    assert "(" not in one.describe()  # one GPU: nothing to split
 
 
 def test_detect_hardware_on_this_machine():
