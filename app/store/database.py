@@ -301,11 +301,12 @@ class Store(StoreBase):
     ) -> list[tuple[int, float, int, float]]:
         """(prompt tokens, prompt ms, generated tokens, generation ms) of the latest steps
         this model (backend and file or server) computed, newest first: its measured speed."""
+        # The model's latest runs first (a small table), then their steps by primary key:
+        # never a scan of every step's row, whose texts make them large.
         rows = self.db.execute(
-            "SELECT s.prompt_tokens, s.prompt_ms, s.completion_tokens, s.generation_ms "
-            "FROM steps s JOIN runs r ON r.id = s.run_id "
-            "WHERE r.model_backend = ? AND r.model_path = ? "
-            "ORDER BY s.run_id DESC, s.idx DESC LIMIT ?",
+            "SELECT prompt_tokens, prompt_ms, completion_tokens, generation_ms FROM steps "
+            "WHERE run_id IN (SELECT id FROM runs WHERE model_backend = ? AND model_path = ? "
+            "ORDER BY id DESC LIMIT 5) ORDER BY run_id DESC, idx DESC LIMIT ?",
             [model_backend, model_path, limit],
         ).fetchall()
         return [(int(a), float(b), int(c), float(d)) for a, b, c, d in rows]
