@@ -36,11 +36,6 @@ def run_app(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess
     )
 
 
-@pytest.fixture
-def env(app_home) -> dict[str, str]:
-    return {**os.environ, "QWENLONG_READER_HOME": str(app_home)}
-
-
 PIPE_BYTES = 4096  # one page: the least a Linux pipe can be set to hold
 SILENCE_S = 120  # no output for this long: the app hangs, the test fails
 

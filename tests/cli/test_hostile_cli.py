@@ -25,27 +25,12 @@ from app.cli.transcript import Printer, drive
 from app.store.database import open_database
 from tests.agent.test_engine import SETTINGS, document
 from tests.cli.test_ask_end_to_end import Transcript
+from tests.cli.test_ask_end_to_end import run_app as app
 from tests.conftest import make_pdf
 from tests.fakes import FakeBackend
 from tests.store.test_store import new_run, step
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def env(app_home) -> dict[str, str]:
-    return {**os.environ, "QWENLONG_READER_HOME": str(app_home)}
-
-
-def app(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def db_path(env: dict[str, str]) -> Path:

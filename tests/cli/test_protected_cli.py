@@ -4,7 +4,6 @@ is kept or not does not depend on what the model writes)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pymupdf
@@ -13,26 +12,18 @@ import pytest
 from app.documents.ingest import load_document
 from app.store.database import open_database
 from tests.cli.test_ask_end_to_end import run_app
-from tests.documents.test_protected import AUDIT_PW, LEASE_PW, protected_room
-
-SECRET = "The vault combination is 31-07-1987."
-
-
-@pytest.fixture
-def env(app_home) -> dict[str, str]:
-    return {**os.environ, "QWENLONG_READER_HOME": str(app_home)}
+from tests.documents.test_protected import (
+    AUDIT_PW,
+    LEASE_PW,
+    SECRET,
+    encrypted_pdf,
+    files_containing,
+    protected_room,
+)
 
 
 def vault(tmp_path: Path) -> Path:
-    path = tmp_path / "vault.pdf"
-    pdf = pymupdf.open()
-    pdf.new_page().insert_text((72, 72), SECRET)
-    pdf.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="s3cret", owner_pw="own")
-    return path
-
-
-def files_containing(folder: Path, phrase: str) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file() and phrase.encode() in p.read_bytes()]
+    return encrypted_pdf(tmp_path / "vault.pdf")
 
 
 def test_no_or_wrong_password_exits_3_even_after_a_successful_open(tmp_path, env):

@@ -7,7 +7,6 @@ and the window are real."""
 
 from __future__ import annotations
 
-import pymupdf
 from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from app import paths
@@ -21,19 +20,17 @@ from tests.documents.test_protected import (
     AUDIT_SECRET,
     LEASE_PW,
     LEASE_SECRET,
+    encrypted_pdf,
+    files_containing,
     protected_room,
     ten_page_pdf,
 )
 
 FAST = Settings(n_ctx=2048, chunk_tokens=300, max_new_tokens=16, mode="single_pass")
-SECRET = "The vault combination is 31-07-1987."
 
 
 def test_protected_document_not_kept_is_deleted_with_its_runs(qtbot, tmp_path, monkeypatch):
-    path = tmp_path / "vault.pdf"
-    pdf = pymupdf.open()
-    pdf.new_page().insert_text((72, 72), SECRET)
-    pdf.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="s3cret", owner_pw="own")
+    path = encrypted_pdf(tmp_path / "vault.pdf")
     asked: list[str] = []
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("s3cret", True))
 
@@ -60,10 +57,7 @@ def test_protected_document_not_kept_is_deleted_with_its_runs(qtbot, tmp_path, m
 
 
 def test_a_wrong_password_is_asked_again_saying_so(qtbot, tmp_path, monkeypatch):
-    path = tmp_path / "vault.pdf"
-    pdf = pymupdf.open()
-    pdf.new_page().insert_text((72, 72), SECRET)
-    pdf.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="s3cret", owner_pw="own")
+    path = encrypted_pdf(tmp_path / "vault.pdf")
     labels: list[str] = []
 
     def get_text(parent, title, label, *args, **kwargs):
@@ -106,29 +100,30 @@ def test_damaged_pdf_asks_before_reading_the_surviving_pages(qtbot, tmp_path, mo
     win.model.stop()
 
 
-def files_containing(folder, phrase: str) -> list:
-    return [p for p in folder.rglob("*") if p.is_file() and phrase.encode() in p.read_bytes()]
+def answer_passwords(monkeypatch, answers: dict[str, str]) -> list[str]:
+    """QInputDialog answered with each file's own password (as a user reads the label's
+    file name); the labels asked are returned, in order."""
+    labels: list[str] = []
+
+    def get_text(parent, title, label, *args, **kwargs):
+        labels.append(label)
+        return answers[label.rsplit("Password for ", 1)[1].rstrip(":")], True
+
+    monkeypatch.setattr(QInputDialog, "getText", get_text)
+    return labels
 
 
 def test_a_folder_asks_each_protected_member_for_its_own_password(
     qtbot, tmp_path, app_home, monkeypatch
 ):
     room = protected_room(tmp_path / "room")
-    answers = {"a-lease.pdf": LEASE_PW, "c-audit.pdf": AUDIT_PW}
-    labels: list[str] = []
-
-    def get_text(parent, title, label, *args, **kwargs):
-        labels.append(label)
-        asked_for = label.rsplit("Password for ", 1)[1].rstrip(":")
-        return answers[asked_for], True
-
+    labels = answer_passwords(monkeypatch, {"a-lease.pdf": LEASE_PW, "c-audit.pdf": AUDIT_PW})
     kept: list[str] = []
 
     def question(parent, title, text, *args, **kwargs):
         kept.append(title)
         return QMessageBox.StandardButton.No
 
-    monkeypatch.setattr(QInputDialog, "getText", get_text)
     monkeypatch.setattr(QMessageBox, "question", question)
     make_app()
     win = MainWindow(FAST)
@@ -206,15 +201,8 @@ def test_reordering_a_protected_collection_asks_nothing_again(
     from app.gui import collection_dialog
 
     room = protected_room(tmp_path / "room")
-    answers = {"a-lease.pdf": LEASE_PW, "c-audit.pdf": AUDIT_PW}
-    labels: list[str] = []
-
-    def get_text(parent, title, label, *args, **kwargs):
-        labels.append(label)
-        return answers[label.rsplit("Password for ", 1)[1].rstrip(":")], True
-
+    labels = answer_passwords(monkeypatch, {"a-lease.pdf": LEASE_PW, "c-audit.pdf": AUDIT_PW})
     asked: list[str] = []
-    monkeypatch.setattr(QInputDialog, "getText", get_text)
     monkeypatch.setattr(
         QMessageBox, "question", lambda *a, **k: asked.append(a[1]) or QMessageBox.StandardButton.No
     )
