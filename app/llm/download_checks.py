@@ -6,16 +6,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.errors import ModelError, UserError
 from app.llm.download_progress import DownloadResult
 from app.llm.gguf import MAGIC
 from app.llm.model_hash import file_sha256, sha256_of
 from app.llm.model_sources import SHA256_RE
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("app.llm.download")
 
