@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.llm.ggml_lib import ggml_libraries, library_dir, symbol
+
 # The CUDA major version the CUDA edition bundles (packaging/build_cuda.sh). PyPI's CUDA 12
 # wheels have no nvcc, so the edition is built with CUDA 13.
 CUDA_EDITION_MAJOR = 13
@@ -77,15 +79,6 @@ class Driver:
     cuda: int = 0  # newest CUDA it supports, e.g. 12090
 
 
-def _lib_dir() -> Path | None:
-    import importlib.util
-
-    spec = importlib.util.find_spec("llama_cpp")
-    if spec is None or spec.origin is None:
-        return None
-    return Path(spec.origin).parent / "lib"
-
-
 def _library_files(folder: Path | None) -> tuple[str, ...]:
     if folder is None or not folder.is_dir():
         return ()
@@ -104,19 +97,17 @@ def _text(pointer: Any) -> str:
 
 def _registry(libraries: list[ctypes.CDLL]) -> tuple[tuple[str, ...], tuple[Device, ...]]:
     """The backends and devices in ggml's registry (ggml-backend.h)."""
-    from app.llm.load_params import _symbol
-
     pointer, size, text = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p
-    reg_count = _symbol(libraries, "ggml_backend_reg_count", size)
-    reg_get = _symbol(libraries, "ggml_backend_reg_get", pointer, size)
-    reg_name = _symbol(libraries, "ggml_backend_reg_name", text, pointer)
-    dev_count = _symbol(libraries, "ggml_backend_dev_count", size)
-    dev_get = _symbol(libraries, "ggml_backend_dev_get", pointer, size)
-    dev_name = _symbol(libraries, "ggml_backend_dev_name", text, pointer)
-    dev_desc = _symbol(libraries, "ggml_backend_dev_description", text, pointer)
-    dev_type = _symbol(libraries, "ggml_backend_dev_type", ctypes.c_int, pointer)
+    reg_count = symbol(libraries, "ggml_backend_reg_count", size)
+    reg_get = symbol(libraries, "ggml_backend_reg_get", pointer, size)
+    reg_name = symbol(libraries, "ggml_backend_reg_name", text, pointer)
+    dev_count = symbol(libraries, "ggml_backend_dev_count", size)
+    dev_get = symbol(libraries, "ggml_backend_dev_get", pointer, size)
+    dev_name = symbol(libraries, "ggml_backend_dev_name", text, pointer)
+    dev_desc = symbol(libraries, "ggml_backend_dev_description", text, pointer)
+    dev_type = symbol(libraries, "ggml_backend_dev_type", ctypes.c_int, pointer)
     sizes = ctypes.POINTER(size)
-    dev_memory = _symbol(libraries, "ggml_backend_dev_memory", None, pointer, sizes, sizes)
+    dev_memory = symbol(libraries, "ggml_backend_dev_memory", None, pointer, sizes, sizes)
     backends: list[str] = []
     if reg_count is not None and reg_get is not None and reg_name is not None:
         backends = [_text(reg_name(reg_get(i))) for i in range(reg_count())]
@@ -157,15 +148,13 @@ def _cuda_runtime(folder: Path | None, files: tuple[str, ...]) -> tuple[int, int
 
 def probe_build() -> BuildInfo:
     """The llama.cpp that ``import llama_cpp`` gives this process."""
-    folder = _lib_dir()
+    folder = library_dir()
     files = _library_files(folder)
     try:
         import llama_cpp
 
         gpu_offload = bool(llama_cpp.llama_supports_gpu_offload())
-        from app.llm.load_params import _ggml_libraries
-
-        backends, devices = _registry(_ggml_libraries())
+        backends, devices = _registry(ggml_libraries())
     except (ImportError, OSError, AttributeError, RuntimeError) as error:
         # e.g. a CUDA edition whose libcudart.so.13 is missing: libllama fails to load.
         return BuildInfo(False, library_files=files, error=f"{type(error).__name__}: {error}")

@@ -1,49 +1,46 @@
 """What a GGUF file is, read from its header alone (its SHA-256: app.llm.model_hash).
 
 A QwenLong GGUF is ~20 GB, so nothing here loads weights: the header (metadata and tensor
-table, a few MB) is parsed through a read-only memory map, which touches only the pages
-it reads. Our own parser rather than the ``gguf`` package's GGUFReader (which llama.cpp
-maintains, and which the tests use to write fixtures): the reader materialises every
-vocabulary and merge string as its own numpy array (300k of them for Qwen's vocabulary)
-and took 6.2 s on the 27 MB test model with Qwen's real vocabulary where this takes
-0.16 s (measured 2026-12-01); the header is read on every model load and settings view.
+table, a few MB) is read by llama.cpp's own GGUF reader (``gguf_init_from_file`` in
+libggml-base, the library llama-cpp-python ships, through ctypes), so the app sees a file
+exactly as the loader will: the same checks (types, shapes, offsets, sizes, overflow) and
+every ggml type llama.cpp knows, with no format tables of ours to keep up to date. Not the
+``gguf`` package's GGUFReader: it materialises every vocabulary and merge string as its own
+numpy array (300k of them for Qwen's vocabulary) and took 6.2 s on the 27 MB test model
+with Qwen's real vocabulary, where the C reader takes 0.03 s (measured 2026-12-02); the
+header is read on every model load and settings view. The package stays a test dependency:
+it writes the fixtures and is the reference the tests compare this reader with.
 Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import math
-import mmap
 import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from app.errors import ModelError
+from app.llm.ggml_lib import ggml_libraries, library_dir, symbol
 
 MAGIC = b"GGUF"
-DEFAULT_ALIGNMENT = 32
 # Arrays longer than this (vocabulary, merges, scores) are skipped, only their length kept.
 MAX_KEPT_ARRAY = 1024
 
-# Scalar value types: struct format per GGUF type id (8 = string, 9 = array).
-_SCALARS = {
-    0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d",
+# gguf.h's enum gguf_type -> the C type of a scalar value (8 is a string, 9 an array).
+_C_TYPES: dict[int, Any] = {
+    0: ctypes.c_uint8, 1: ctypes.c_int8, 2: ctypes.c_uint16, 3: ctypes.c_int16,
+    4: ctypes.c_uint32, 5: ctypes.c_int32, 6: ctypes.c_float, 7: ctypes.c_bool,
+    10: ctypes.c_uint64, 11: ctypes.c_int64, 12: ctypes.c_double,
 }  # fmt: skip
+GGUF_STRING, GGUF_ARRAY = 8, 9
 
-# ggml tensor type id -> (elements per block, bytes per block), from ggml.c's type_traits;
-# used to find where tensor data ends, i.e. whether a download was cut short. This table
-# and FILE_TYPES are checked against the gguf package's (llama.cpp's) in tests/llm/test_gguf.py.
-GGML_BLOCKS: dict[int, tuple[int, int]] = {
-    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
-    9: (32, 40), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176),
-    14: (256, 210), 15: (256, 292), 16: (256, 66), 17: (256, 74), 18: (256, 98),
-    19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82), 23: (256, 136), 24: (1, 1),
-    25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2),
-    34: (256, 54), 35: (256, 66), 39: (32, 17), 40: (64, 36), 41: (128, 18),
-}  # fmt: skip
-
-# general.file_type (llama.cpp's llama_ftype) -> the name quantizers put in file names.
+# general.file_type (llama.cpp's llama_ftype) -> the name quantizers put in file names
+# (libllama does not export its own table); checked against the gguf package's in tests.
 FILE_TYPES = {
     0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
     11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
@@ -135,62 +132,6 @@ def format_count(n: int) -> str:
     return str(n)
 
 
-class _Cursor:
-    """Little-endian reads from the memory map; running off its end means truncation."""
-
-    def __init__(self, buf: mmap.mmap, size: int) -> None:
-        self.buf = buf
-        self.size = size
-        self.pos = 0
-
-    def take(self, fmt: str) -> Any:
-        width = struct.calcsize("<" + fmt)
-        if self.pos + width > self.size:
-            raise EOFError
-        (value,) = struct.unpack_from("<" + fmt, self.buf, self.pos)
-        self.pos += width
-        return value
-
-    def string(self) -> str:
-        length = self.take("Q")
-        if self.pos + length > self.size:
-            raise EOFError
-        raw = self.buf[self.pos : self.pos + length]
-        self.pos += length
-        return raw.decode("utf-8", errors="replace")
-
-    def skip_string(self) -> None:
-        length = self.take("Q")  # read before adding: `pos += take()` would lose 8 bytes
-        self.pos += length
-        if self.pos > self.size:
-            raise EOFError
-
-    def value(self, vtype: int) -> Any:
-        if vtype in _SCALARS:
-            return self.take(_SCALARS[vtype])
-        if vtype == 8:
-            return self.string()
-        if vtype == 9:
-            return self.array()
-        raise ValueError(f"unknown metadata value type {vtype}")
-
-    def array(self) -> Any:
-        item_type, length = self.take("I"), self.take("Q")
-        if length <= MAX_KEPT_ARRAY:
-            return [self.value(item_type) for _ in range(length)]
-        if item_type in _SCALARS:  # fixed width: jump over it
-            self.pos += length * struct.calcsize("<" + _SCALARS[item_type])
-            if self.pos > self.size:
-                raise EOFError
-        elif item_type == 8:
-            for _ in range(length):
-                self.skip_string()
-        else:
-            for _ in range(length):
-                self.value(item_type)
-        return ArrayInfo(item_type, length)
-
-
 def quantization_name(file_type: object) -> str:
     if not isinstance(file_type, int):
         return "unknown"
@@ -238,67 +179,124 @@ def check_model_file(path: str | Path) -> Path:
     return model
 
 
+class _InitParams(ctypes.Structure):
+    # gguf.h: struct gguf_init_params { bool no_alloc; struct ggml_context ** ctx; }
+    _fields_ = [("no_alloc", ctypes.c_bool), ("ctx", ctypes.c_void_p)]
+
+
+@functools.lru_cache(maxsize=1)
+def _gguf() -> SimpleNamespace | None:
+    """gguf.h's reading functions, typed; None when this llama.cpp build lacks one."""
+    ctx, i64, size, text, kind = (
+        ctypes.c_void_p, ctypes.c_int64, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_int,
+    )  # fmt: skip
+    signatures = {
+        "init_from_file": (ctx, text, _InitParams),
+        "free": (None, ctx),
+        "get_n_kv": (i64, ctx),
+        "get_key": (text, ctx, i64),
+        "get_kv_type": (kind, ctx, i64),
+        "get_val_data": (ctx, ctx, i64),
+        "get_val_str": (text, ctx, i64),
+        "get_arr_type": (kind, ctx, i64),
+        "get_arr_n": (size, ctx, i64),
+        "get_arr_data": (ctx, ctx, i64),
+        "get_arr_str": (text, ctx, i64, size),
+        "get_n_tensors": (i64, ctx),
+        "get_tensor_name": (text, ctx, i64),
+        "get_tensor_ne": (ctypes.POINTER(i64), ctx, i64),  # GGML_MAX_DIMS (4) counts
+        "get_tensor_offset": (size, ctx, i64),
+        "get_tensor_size": (size, ctx, i64),
+        "get_data_offset": (size, ctx),
+    }
+    libraries = ggml_libraries(("ggml-base", "ggml"))
+    found = {name: symbol(libraries, f"gguf_{name}", *sig) for name, sig in signatures.items()}
+    return None if None in found.values() else SimpleNamespace(**found)
+
+
+def _text(raw: bytes | None) -> str:
+    return raw.decode("utf-8", errors="replace") if raw else ""
+
+
+def _value(gguf: SimpleNamespace, ctx: int, key: int) -> Any:
+    """One metadata value; an array longer than MAX_KEPT_ARRAY as its ArrayInfo."""
+    kind = gguf.get_kv_type(ctx, key)
+    if kind == GGUF_STRING:
+        return _text(gguf.get_val_str(ctx, key))
+    if kind != GGUF_ARRAY:
+        return _C_TYPES[kind].from_address(gguf.get_val_data(ctx, key)).value
+    item, length = gguf.get_arr_type(ctx, key), gguf.get_arr_n(ctx, key)
+    if length > MAX_KEPT_ARRAY or item not in (*_C_TYPES, GGUF_STRING):
+        return ArrayInfo(item, length)
+    if item == GGUF_STRING:
+        return [_text(gguf.get_arr_str(ctx, key, i)) for i in range(length)]
+    if not length:
+        return []
+    return list((_C_TYPES[item] * length).from_address(gguf.get_arr_data(ctx, key)))
+
+
 def read_gguf_info(path: str | Path) -> GGUFInfo:
-    """Parse a GGUF's metadata and tensor table. ModelError for a missing, non-GGUF,
-    corrupt or truncated file."""
+    """The metadata and tensor table of a GGUF, read by llama.cpp. ModelError for a
+    missing, non-GGUF, corrupt or truncated file."""
     model = check_model_file(path)
-    size = model.stat().st_size
+    with model.open("rb") as f:
+        head = f.read(8)
+    if len(head) < 8:
+        raise _bad(model, "is truncated: it ends inside its header.")
+    version = struct.unpack_from("<I", head, 4)[0]
+    if version not in (2, 3):  # a big-endian file reads as a huge version
+        raise _bad(model, f"has a corrupt GGUF header (version {version}; llama.cpp reads 2, 3).")
+    gguf = _gguf()
+    if gguf is None:
+        raise ModelError(
+            f"This llama.cpp build has no GGUF reader (no gguf functions in {library_dir()}).",
+            hint="Reinstall QwenLong Reader (or llama-cpp-python).",
+        )
+    ctx = gguf.init_from_file(str(model).encode("utf-8"), _InitParams(True, None))
+    if not ctx:  # llama.cpp has logged why
+        raise _bad(model, "is damaged or cut short: llama.cpp cannot read its header.")
     try:
-        with model.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-            return _parse(model, _Cursor(buf, size))
-    except EOFError:
-        raise _bad(model, "is truncated: it ends inside its header.") from None
-    except (ValueError, struct.error, OverflowError) as error:
-        raise _bad(model, f"has a corrupt GGUF header ({error}).") from None
+        meta = {
+            _text(gguf.get_key(ctx, i)): _value(gguf, ctx, i) for i in range(gguf.get_n_kv(ctx))
+        }
+        return _summarise(model, version, meta, gguf, ctx)
+    finally:
+        gguf.free(ctx)
 
 
-def _parse(path: Path, cur: _Cursor) -> GGUFInfo:
-    cur.take("I")  # magic, checked by check_model_file
-    version = cur.take("I")
-    if version not in (2, 3):
-        # A big-endian file reads as a huge version; version 1 predates 64-bit counts.
-        raise ValueError(f"unsupported GGUF version {version}")
-    n_tensors, n_kv = cur.take("Q"), cur.take("Q")
-    if n_tensors > 1_000_000 or n_kv > 1_000_000:
-        raise ValueError("implausible tensor or key count")
-    meta: dict[str, Any] = {}
-    for _ in range(n_kv):
-        key = cur.string()
-        meta[key] = cur.value(cur.take("I"))
+def _summarise(
+    path: Path, version: int, meta: dict[str, Any], gguf: SimpleNamespace, ctx: int
+) -> GGUFInfo:
+    """Parameters, bytes per layer (experts apart), and whether the weights are all there."""
     params = data_end = expert_bytes = output_bytes = 0
     layer_experts: dict[int, int] = {}
     layer_other: dict[int, int] = {}
-    for _ in range(n_tensors):
-        name = cur.string()
-        n_dims = cur.take("I")
-        if n_dims > 8:
-            raise ValueError(f"tensor {name} has {n_dims} dimensions")
-        count = math.prod(cur.take("Q") for _ in range(n_dims))
-        ggml_type, offset = cur.take("I"), cur.take("Q")
-        params += count
-        block = GGML_BLOCKS.get(ggml_type)
-        if block:
-            nbytes = count // block[0] * block[1]
-            data_end = max(data_end, offset + nbytes)
-            layer = _layer_of(name)
-            if "_exps" in name:  # ffn_{gate,up,down}_exps: the routed experts
-                expert_bytes += nbytes
-                if layer is not None:
-                    layer_experts[layer] = layer_experts.get(layer, 0) + nbytes
-            elif layer is not None:
-                layer_other[layer] = layer_other.get(layer, 0) + nbytes
-            elif name.startswith("output"):
-                output_bytes += nbytes
-    alignment = int(meta.get("general.alignment", DEFAULT_ALIGNMENT)) or DEFAULT_ALIGNMENT
-    data_start = -(-cur.pos // alignment) * alignment
-    if data_start + data_end > cur.size:
-        missing = data_start + data_end - cur.size
+    n_tensors = gguf.get_n_tensors(ctx)
+    for i in range(n_tensors):
+        name, ne, nbytes = (
+            _text(gguf.get_tensor_name(ctx, i)),
+            gguf.get_tensor_ne(ctx, i),
+            gguf.get_tensor_size(ctx, i),
+        )
+        params += ne[0] * ne[1] * ne[2] * ne[3]
+        data_end = max(data_end, gguf.get_tensor_offset(ctx, i) + nbytes)
+        layer = _layer_of(name)
+        if "_exps" in name:  # ffn_{gate,up,down}_exps: the routed experts
+            expert_bytes += nbytes
+            if layer is not None:
+                layer_experts[layer] = layer_experts.get(layer, 0) + nbytes
+        elif layer is not None:
+            layer_other[layer] = layer_other.get(layer, 0) + nbytes
+        elif name.startswith("output"):
+            output_bytes += nbytes
+    size, needed = path.stat().st_size, gguf.get_data_offset(ctx) + data_end
+    if needed > size:
         raise _bad(
             path,
-            f"is truncated: its weights need {data_start + data_end:,} bytes but the file has "
-            f"{cur.size:,} ({missing:,} missing). An unfinished download?",
+            f"is truncated: its weights need {needed:,} bytes but the file has {size:,} "
+            f"({needed - size:,} missing). An unfinished download?",
         )
-    info = _info(path, cur.size, version, meta, params, n_tensors, data_end, expert_bytes)
+    info = _info(path, size, version, meta, params, n_tensors, data_end, expert_bytes)
     layers = range(info.n_layers)
     return replace(
         info,

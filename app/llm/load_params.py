@@ -27,10 +27,10 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from app.errors import ModelError
+from app.llm.ggml_lib import ggml_libraries, library_dir, symbol
 
 # llama.cpp's own pattern for the routed experts (common/common.h LLM_FFN_EXPS_REGEX);
 # per layer it is prefixed with ``blk\.N`` (llm_ffn_block_regex), as --n-cpu-moe does.
@@ -79,58 +79,25 @@ def validate_n_cpu_moe(n_cpu_moe: int, n_layers: int, is_moe: bool) -> None:
         )
 
 
-def _library_dir() -> Path:
-    import llama_cpp.llama_cpp as llama_cpp
-
-    return Path(llama_cpp.__file__).parent / "lib"
-
-
-def _ggml_libraries() -> list[ctypes.CDLL]:
-    """ggml's shared libraries beside libllama, already loaded by it (so opening them
-    again returns the same handles and the same static CPU buffer type)."""
-    folder = _library_dir()
-    names = ("ggml-base", "ggml", "ggml-cpu")
-    found = []
-    for name in names:
-        for candidate in (f"lib{name}.so", f"lib{name}.dylib", f"{name}.dll", f"lib{name}.dll"):
-            path = folder / candidate
-            if path.exists():
-                with contextlib.suppress(OSError):
-                    found.append(ctypes.CDLL(str(path)))
-                break
-    return found
-
-
-def _symbol(libraries: list[ctypes.CDLL], name: str, restype: Any, *argtypes: Any) -> Any:
-    """The C function ``name`` from the first library that has it, typed (``restype``
-    None: void); None when none has it."""
-    for library in libraries:
-        with contextlib.suppress(AttributeError):
-            function = getattr(library, name)
-            function.restype, function.argtypes = restype, list(argtypes)
-            return function
-    return None
-
-
 def cpu_buffer_type() -> int:
     """The address of ggml's CPU buffer type (what llama.cpp compares overrides with)."""
-    libraries = _ggml_libraries()
-    by_type = _symbol(libraries, "ggml_backend_dev_by_type", ctypes.c_void_p, ctypes.c_int)
-    dev_buft = _symbol(libraries, "ggml_backend_dev_buffer_type", ctypes.c_void_p, ctypes.c_void_p)
+    libraries = ggml_libraries()
+    by_type = symbol(libraries, "ggml_backend_dev_by_type", ctypes.c_void_p, ctypes.c_int)
+    dev_buft = symbol(libraries, "ggml_backend_dev_buffer_type", ctypes.c_void_p, ctypes.c_void_p)
     if by_type is not None and dev_buft is not None:
         device = by_type(GGML_BACKEND_DEVICE_TYPE_CPU)
         if device:
             buft = dev_buft(device)
             if buft:
                 return int(buft)
-    direct = _symbol(libraries, "ggml_backend_cpu_buffer_type", ctypes.c_void_p)
+    direct = symbol(libraries, "ggml_backend_cpu_buffer_type", ctypes.c_void_p)
     if direct is not None:
         buft = direct()
         if buft:
             return int(buft)
     raise ModelError(
         "This llama.cpp build does not expose ggml's CPU buffer type, so the experts cannot "
-        f"be kept in RAM (looked in {_library_dir()}).",
+        f"be kept in RAM (looked in {library_dir()}).",
         hint="Set experts in RAM to 0, or run the model through llama-server --cpu-moe.",
     )
 
