@@ -1,5 +1,5 @@
 """Human-readable quantities shared by the window, the CLI and downloads: durations and
-bytes (decimal units, as model pages list GGUF sizes)."""
+bytes (decimal units, as model pages list GGUF sizes), counts of things."""
 
 from __future__ import annotations
 
@@ -23,3 +23,8 @@ def human_size(n: float) -> str:
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{int(n)} B"
+
+
+def count_of(n: int, thing: str) -> str:
+    """'1 page', '12 pages', '1,204 pages'."""
+    return f"{n:,} {thing}" + ("" if n == 1 else "s")

@@ -50,19 +50,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from app.evidence.provenance import evidence_from_row
-    from app.evidence.report import bundle, write_reports
+    from app.evidence.report import export_run
 
-    store = open_database()
-    run = store.get_run(args.run_id)
-    document_row = store.get_document_row(run.document_id)
-    rows = store.list_evidence(run.answer_id) if run.answer_id is not None else []
-    evidence = [evidence_from_row(row) for row in rows]
-    members = collections.members_of(store, run.document_id)
-    changed = {c.member.index: c.what for c in collections.changed_members(members)}
-    data = bundle(run, document_row, evidence, members, changed)
-    paths = write_reports(data, Path(args.out), f"run-{run.id}")
-    for path in paths.values():
+    for path in export_run(open_database(), args.run_id, Path(args.out)).values():
         print(path)
     return 0
 

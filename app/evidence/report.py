@@ -11,14 +11,37 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import private
 from app.documents.model import Member
 from app.evidence.provenance import cite_answer
 from app.records import Evidence, Mode, RunRecord
 
+if TYPE_CHECKING:
+    from app.store.database import Store
+
 BUNDLE_VERSION = 1
+
+
+def export_run(store: Store, run_id: int, folder: Path) -> dict[str, Path]:
+    """Run ``run_id``'s report as run-<id>.md, .pdf and .json in ``folder`` (the window's
+    File > Export and the ``export`` command)."""
+    from app.evidence.provenance import evidence_from_row
+    from app.store import collections
+
+    run = store.get_run(run_id)
+    rows = store.list_evidence(run.answer_id) if run.answer_id is not None else []
+    members = collections.members_of(store, run.document_id)
+    changed = {c.member.index: c.what for c in collections.changed_members(members)}
+    data = bundle(
+        run,
+        store.get_document_row(run.document_id),
+        [evidence_from_row(row) for row in rows],
+        members,
+        changed,
+    )
+    return write_reports(data, folder, f"run-{run.id}")
 
 
 def bundle(

@@ -138,6 +138,16 @@ class TimelinePanel(QWidget):
         self.document = document
         self.details.forget()
 
+    def clear(self) -> None:
+        """No run shown, as before the first question (another document was opened)."""
+        page_count = self.document.page_count if self.document is not None else 0
+        self.start((), page_count, "")
+        self.set_running(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("No run yet")
+        self.coverage_label.clear()
+
     def set_demo(self, is_demo: bool) -> None:
         self.is_demo = is_demo
 

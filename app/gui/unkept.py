@@ -47,12 +47,10 @@ class UnkeptDocuments:
         self.ids.add(document_id)
         _remember_unkept(self.ids)  # deleted at next start after a crash
 
-    def forget(self, store: Store, spare: int | None = None) -> None:
-        """Delete them (their rows cascade to sessions, runs, steps, answers, evidence),
-        except ``spare``: the one still open while a run on it may be going."""
+    def forget(self, store: Store) -> None:
+        """Delete them (their rows cascade to sessions, runs, steps, answers, evidence).
+        Never under a run: the window opens no other document while one goes on."""
         for document_id in list(self.ids):
-            if document_id == spare:
-                continue
             try:
                 store.delete_document(document_id)
                 # secure_delete zeroed the pages; truncating the WAL drops old frames.

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMessageBox, QProgressBar, QSplitter
+from PySide6.QtWidgets import QMessageBox, QProgressBar, QSplitter
 
 from app.gui.about import show_about
 from app.gui.ask_panel import AskPanel
+from app.gui.elided_label import ElidedLabel
 from app.gui.library import LibraryPanel
-from app.gui.safe_text import plain_label
 from app.gui.theme import apply_theme
 from app.gui.timeline import TimelinePanel
 from app.gui.unkept import UnkeptDocuments
@@ -23,9 +23,12 @@ from app.gui.window_model import WindowModel
 from app.gui.window_review import WindowReview
 from app.gui.window_runs import WindowRuns
 from app.gui.workers import ModelThread
+from app.llm.backend import CancelToken
 from app.llm.factory import DEMO_NOTE
 from app.settings import Settings, load_settings, take_notices
 from app.store.database import open_database
+
+MODEL_LABEL_MAX_WIDTH = 560  # px: the rest of the status bar is for its messages
 
 
 class MainWindow(WindowModel, WindowDocuments, WindowRuns, WindowReview):
@@ -47,6 +50,7 @@ class MainWindow(WindowModel, WindowDocuments, WindowRuns, WindowReview):
         self.plan = None
         self.run_id = None
         self.busy = False
+        self._run_cancel = CancelToken()
         self.model_loaded = False
         self._pending_ask = None
 
@@ -65,9 +69,11 @@ class MainWindow(WindowModel, WindowDocuments, WindowRuns, WindowReview):
         main.setSizes([230, 650, 400])
         main.setStretchFactor(1, 1)
         self.setCentralWidget(main)
-        self.model_label = plain_label(QLabel())  # shows the model's own name
+        # The model's own name, plain text; no stretch, so that the status messages
+        # (shown on the left) have the rest of the bar.
+        self.model_label = ElidedLabel(MODEL_LABEL_MAX_WIDTH)
         self.model_label.setAccessibleName("Model status")
-        self.statusBar().addPermanentWidget(self.model_label, 1)
+        self.statusBar().addPermanentWidget(self.model_label)
         # llama.cpp's own load progress (a 19 GB file takes a while from a laptop disk);
         # busy until its first report arrives.
         self.model_busy = QProgressBar()
@@ -134,6 +140,10 @@ class MainWindow(WindowModel, WindowDocuments, WindowRuns, WindowReview):
         file_menu.addAction(collection)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._fill_recent()
+        file_menu.addSeparator()
+        self.export_action = QAction("&Export this run…", self, shortcut=QKeySequence("Ctrl+E"))
+        self.export_action.triggered.connect(self.export_run)
+        file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         settings_action = QAction("&Settings…", self, shortcut=QKeySequence("Ctrl+,"))
         settings_action.triggered.connect(self.open_settings)

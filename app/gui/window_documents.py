@@ -18,6 +18,7 @@ from app.gui.window_state import WindowState
 from app.gui.workers import Task, start_task
 from app.settings import save_settings
 from app.store import collections
+from app.units import count_of
 
 # From ingestion's list, so a new format is offered as soon as it can be read. "All files"
 # stays: a file is read by its content, whatever its name (documents/formats.py).
@@ -81,12 +82,14 @@ class WindowDocuments(WindowState):
         name: str = "",
         passwords: Sequence[str] = (),
         accept_damaged: bool = False,
-        keep_runs: bool = False,
+        keep_runs: bool | None = None,
     ) -> None:
         """Read several files or a folder as one collection (documents/collection.py).
         Each protected member opens with the first of ``passwords`` that fits it."""
         from app.documents.collection import load_collection
 
+        if self._refused_while_running():
+            return
         self.statusBar().showMessage(f"Opening {len(paths)} documents as a collection…")
         settings = self.settings
         passwords = list(passwords)
@@ -104,7 +107,7 @@ class WindowDocuments(WindowState):
                 ),
             )
 
-        def reopen(passwords: list[str], accept_damaged: bool, keep_runs: bool) -> None:
+        def reopen(passwords: list[str], accept_damaged: bool, keep_runs: bool | None) -> None:
             self.open_files(paths, name, passwords, accept_damaged, keep_runs)
 
         self._start_open(job, passwords, accept_damaged, keep_runs, reopen)
@@ -114,11 +117,20 @@ class WindowDocuments(WindowState):
         path: str,
         passwords: Sequence[str] = (),
         accept_damaged: bool = False,
-        keep_runs: bool = False,
+        keep_runs: bool | None = None,
     ) -> None:
+        """Read one file (a folder: a collection). ``keep_runs`` None: ask, if the file
+        turns out to be protected, once it is open."""
         if Path(path).is_dir():  # a folder (from history or recent files): a collection
             self.open_files([path], "", passwords, accept_damaged, keep_runs)
             return
+        if self._refused_while_running():
+            return
+        shown = self.document
+        if not passwords and shown is not None and shown.protected and shown.path == path:
+            # The protected file already open, opened again: what opened it still does.
+            passwords = self.passwords
+            keep_runs = self.document_id not in self.unkept.ids
         self.statusBar().showMessage(f"Opening {Path(path).name}…")
         settings = self.settings
         passwords = list(passwords)
@@ -133,7 +145,7 @@ class WindowDocuments(WindowState):
                 accept_damaged=accept_damaged,
             )
 
-        def reopen(passwords: list[str], accept_damaged: bool, keep_runs: bool) -> None:
+        def reopen(passwords: list[str], accept_damaged: bool, keep_runs: bool | None) -> None:
             self.open_file(path, passwords, accept_damaged, keep_runs)
 
         self._start_open(job, passwords, accept_damaged, keep_runs, reopen)
@@ -143,8 +155,8 @@ class WindowDocuments(WindowState):
         job: Callable[[Any], Document],
         passwords: list[str],
         accept_damaged: bool,
-        keep_runs: bool,
-        reopen: Callable[[list[str], bool, bool], None],
+        keep_runs: bool | None,
+        reopen: Callable[[list[str], bool, bool | None], None],
     ) -> None:
         """Read in a worker; a protected or damaged file asks, then ``reopen`` tries again
         with what the answers add (the same files, a collection's members included)."""
@@ -167,8 +179,8 @@ class WindowDocuments(WindowState):
         error: object,
         passwords: list[str],
         accept_damaged: bool,
-        keep_runs: bool,
-        reopen: Callable[[list[str], bool, bool], None],
+        keep_runs: bool | None,
+        reopen: Callable[[list[str], bool, bool | None], None],
     ) -> None:
         self.statusBar().clearMessage()
         self._show_pending_run()  # the stored run is still worth reading without its file
@@ -192,21 +204,6 @@ class WindowDocuments(WindowState):
                 self, "Password needed", label, QLineEdit.EchoMode.Password
             )
             if ok and password:
-                if not passwords:
-                    # Asked with the first password: a run's memory, answer and
-                    # citations quote the document, so they are kept only with consent
-                    # (README). One answer for the whole document, however many members
-                    # ask for their own password.
-                    keep = QMessageBox.question(
-                        self,
-                        "Keep runs of this protected document?",
-                        "Keep the runs you make on this document in the history? Their "
-                        "memory, answers and cited passages quote it, readable without its "
-                        "password.\n\nNo: they are deleted when you close the document or "
-                        "the window. The document's text itself is never stored.",
-                        defaultButton=QMessageBox.StandardButton.No,
-                    )
-                    keep_runs = keep == QMessageBox.StandardButton.Yes
                 more = passwords if password in passwords else [*passwords, password]
                 reopen(more, accept_damaged, keep_runs)
             return
@@ -225,11 +222,40 @@ class WindowDocuments(WindowState):
             return
         QMessageBox.warning(self, "Could not open the document", plain_html(message))
 
+    def _refused_while_running(self) -> bool:
+        """A run shows its steps as they come: another document (or run) is opened once
+        it has ended or been cancelled."""
+        if self.busy:
+            self.statusBar().showMessage(
+                "A run is in progress: cancel it (finished steps are kept) or wait until it "
+                "ends, then open another document or run.",
+                10000,
+            )
+        return self.busy
+
+    def _ask_keep_runs(self) -> bool:
+        """Asked once a protected document is open (not before its password is known to
+        be right): a run's memory, answer and citations quote the document, so they are
+        kept only with consent (README). One answer for the whole document, however
+        many members asked for their own password."""
+        keep = QMessageBox.question(
+            self,
+            "Keep runs of this protected document?",
+            "Keep the runs you make on this document in the history? Their memory, answers "
+            "and cited passages quote it, readable without its password.\n\nNo: they are "
+            "deleted when you close the document or the window. The document's text itself "
+            "is never stored.",
+            defaultButton=QMessageBox.StandardButton.No,
+        )
+        return keep == QMessageBox.StandardButton.Yes
+
     def _document_loaded(
-        self, document: Document, passwords: list[str], keep_runs: bool = False
+        self, document: Document, passwords: list[str], keep_runs: bool | None = None
     ) -> None:
-        # the protected document shown before, if its runs go (unless a run on it goes on)
-        self.unkept.forget(self.store, spare=self.document_id if self.busy else None)
+        if document.protected and keep_runs is None:
+            keep_runs = self._ask_keep_runs()
+        # the protected document shown before, if its runs go
+        self.unkept.forget(self.store)
         # The passwords live in this window's memory only: never in settings, the
         # database or the log (README, "Protected documents").
         self.document, self.passwords = document, list(passwords)
@@ -237,11 +263,16 @@ class WindowDocuments(WindowState):
         if document.protected and not keep_runs:
             self.unkept.add(self.document_id)  # deleted at next start after a crash
         self.viewer.show_document(document, self.passwords)
+        # What was shown is of the document before: a run of this one is shown next if
+        # one was asked for (history), else nothing until a question is asked.
+        self.run_id, self.citations = None, []
         self.timeline.set_document(document)
+        self.timeline.clear()
+        self.ask_panel.clear_answer()
         warnings = " ".join(document.warnings)
         self.statusBar().showMessage(
-            f"{document.title}: {document.page_count} pages, {len(document.text):,} characters. "
-            + warnings
+            f"{document.title}: {count_of(document.page_count, 'page')}, "
+            f"{count_of(len(document.text), 'character')}. {warnings}".strip()
         )
         recent = [document.path] + [p for p in self.settings.recent_files if p != document.path]
         self.settings = self.settings.with_changes(recent_files=tuple(recent[:MAX_RECENT]))
@@ -259,7 +290,7 @@ class WindowDocuments(WindowState):
             self.show_run(run_id, open_document=False)
 
     def _open_stored_document(self, document_id: int) -> None:
-        if document_id != self.document_id:
+        if document_id != self.document_id and not self._refused_while_running():
             row = self.store.get_document_row(document_id)
             members = collections.members_of(self.store, document_id)
             if not members:

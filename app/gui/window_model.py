@@ -19,11 +19,24 @@ class WindowModel(WindowState):
         self.request_load.emit(self.settings)
 
     def _model_loading(self, text: str) -> None:
-        """A load begun: by the window, or by a resume that needs its run's context."""
+        """A load begun: by the window, or by a resume that needs its run's context. A
+        plan made before is for the model as it was (its context, its speed): the next
+        one comes once this load is done."""
         self.model_loaded = False
         self.model_label.setText(text)
         self.model_busy.setRange(0, 0)
         self.model_busy.show()
+        self._forget_plan("The plan follows once the model is loaded.")
+        self.timeline.cancel_button.setEnabled(True)  # the label says Cancel stops it
+
+    def _forget_plan(self, why: str) -> None:
+        self.plan = None
+        self.ask_panel.ask_button.setEnabled(False)
+        self.ask_panel.set_plan_text(why)
+
+    def _load_ended(self) -> None:
+        self.model_busy.hide()
+        self.timeline.cancel_button.setEnabled(self.busy)
 
     def _model_load_progress(self, fraction: float) -> None:
         if self.model_busy.maximum() == 0:
@@ -31,9 +44,11 @@ class WindowModel(WindowState):
         self.model_busy.setValue(int(fraction * 100))
 
     def _model_load_cancelled(self) -> None:
-        self.model_busy.hide()
+        self._load_ended()
         self.model_loaded = False
+        self._pending_ask = None
         self.model_label.setText("Model loading cancelled; Model > Load model loads it.")
+        self._forget_plan("No model loaded: Model > Load model loads it.")
 
     def unload_model(self) -> None:
         if self.busy:
@@ -58,7 +73,7 @@ class WindowModel(WindowState):
     def _model_loaded(self, name: str, is_demo: bool) -> None:
         self.model_loaded = True
         self.timeline.set_demo(is_demo)
-        self.model_busy.hide()
+        self._load_ended()
         if is_demo:
             self.model_label.setText(
                 f"Model: {name} - a tiny demo model with poor answers. For real work choose "
@@ -71,8 +86,10 @@ class WindowModel(WindowState):
         self.ask_panel._replan()
 
     def _model_failed(self, message: str) -> None:
-        self.model_busy.hide()
+        self._load_ended()
+        self._pending_ask = None  # it cannot run: said by the dialog below
         self.model_label.setText("No model loaded - open File > Settings to choose one.")
+        self._forget_plan("No model loaded: choose one in File > Settings (or Model > Load).")
         QMessageBox.warning(self, "The model could not be loaded", plain_html(message))
 
     def open_settings(self) -> None:

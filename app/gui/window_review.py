@@ -3,11 +3,12 @@ line's passage in the viewer, stored runs reopened exactly as recorded, the hist
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from app.errors import UserError
+from app.errors import UserError, describe_error
 from app.evidence.provenance import cite_answer, evidence_from_row
 from app.gui.safe_text import plain_html
 from app.gui.window_state import WindowState
@@ -88,6 +89,8 @@ class WindowReview(WindowState):
     def show_run(self, run_id: int, open_document: bool = True) -> None:
         """Reopen a stored run exactly as recorded, with its document in the viewer (so
         its citations work and an interrupted run can be resumed, also after a restart)."""
+        if run_id != self.run_id and self._refused_while_running():
+            return
         run = self.store.get_run(run_id)
         if open_document and run.document_id != self.document_id:
             self._run_after_open = run_id
@@ -101,7 +104,32 @@ class WindowReview(WindowState):
         self.ask_panel.question.blockSignals(False)
         self.ask_panel.q_core.setText(run.q_core)
         self.ask_panel.q_inst.setText(run.q_inst)
+        self.ask_panel._replan()  # the same question can be asked again at once
         if run.answer is not None:
             self._show_answer(run_id)
         else:
             self.ask_panel.clear_answer()
+
+    def export_run(self, folder: str = "") -> None:
+        """File > Export: the shown run's report (Markdown, PDF, JSON evidence bundle), as
+        the ``export`` command writes it, into a folder the user picks."""
+        if self.run_id is None:
+            self.statusBar().showMessage(
+                "Nothing to export yet: ask a question, or open a run from the history.", 8000
+            )
+            return
+        if not folder:
+            folder = QFileDialog.getExistingDirectory(
+                self, f"Export run {self.run_id}: choose a folder for its report"
+            )
+            if not folder:
+                return
+        from app.evidence.report import export_run
+
+        try:
+            written = export_run(self.store, self.run_id, Path(folder))
+        except Exception as error:  # noqa: BLE001 - a full disk, a folder not writable...
+            QMessageBox.warning(self, "Export failed", plain_html(describe_error(error)))
+            return
+        names = ", ".join(path.name for path in written.values())
+        self.statusBar().showMessage(f"Exported run {self.run_id} to {folder}: {names}.")

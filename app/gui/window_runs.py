@@ -21,12 +21,12 @@ from app.agent.events import (
 from app.agent.planning import RunPlan
 from app.gui.safe_text import plain_html
 from app.gui.window_state import WindowState
+from app.llm.backend import CancelToken
 from app.records import Mode, Question, RunStatus
 from app.units import human_duration
 
 
 class WindowRuns(WindowState):
-    _pending_ask: tuple[str, str, str, str] | None  # asked before its plan was ready
     _plan_key: tuple[str, str, str] | None  # the question and mode the plan is for
     _plans_in_flight: int
 
@@ -85,7 +85,15 @@ class WindowRuns(WindowState):
         session_id = self.store.create_session(self.document_id, question[:120])
         self.ask_panel.clear_answer()
         plan = replace(self.plan, question=Question(question, q_core, q_inst, Mode(mode)))
-        self.request_ask.emit(self.document, self.document_id, session_id, plan)
+        self.request_ask.emit(self.document, self.document_id, session_id, plan, self._started())
+
+    def _started(self) -> CancelToken:
+        """Busy from the moment a run is asked for, not from when the model thread takes
+        it up (it may still be loading the model or planning): a Cancel or a close in
+        between must reach the run."""
+        self._run_cancel = CancelToken()
+        self._set_busy(True)
+        return self._run_cancel
 
     def ask(self, question: str, mode: str = Mode.AUTO.value) -> None:
         """Programmatic ask (tests, self-test): fills the box and asks when planned."""
@@ -95,7 +103,8 @@ class WindowRuns(WindowState):
         self._ask(question, p.q_core.text(), p.q_inst.text(), mode)
 
     def cancel_run(self) -> None:
-        self.model.worker.cancel()  # harmless when idle: the next run gets a fresh token
+        self._run_cancel.cancel()  # harmless when idle: the next run gets a fresh token
+        self.model.worker.cancel()  # and a model load, if one is under way
         if self.busy:
             self.statusBar().showMessage("Cancelling… finished steps are kept.")
 
@@ -109,7 +118,7 @@ class WindowRuns(WindowState):
         ):
             QMessageBox.information(self, "Resume", "Open the run's document first.")
             return
-        self.request_resume.emit(self.run_id, self.document)
+        self.request_resume.emit(self.run_id, self.document, self._started())
 
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
@@ -120,6 +129,7 @@ class WindowRuns(WindowState):
     def _on_event(self, event: object) -> None:
         if isinstance(event, RunStarted):
             self.run_id = event.run_id
+            self.statusBar().clearMessage()  # e.g. the last run's "Cancelled after…"
             page_count = self.document.page_count if self.document else 1
             if event.resumed_from:
                 run = self.store.get_run(event.run_id)

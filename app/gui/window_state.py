@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from app.gui.unkept import UnkeptDocuments
     from app.gui.viewer import DocumentViewer
     from app.gui.workers import ModelThread
+    from app.llm.backend import CancelToken
     from app.settings import Settings
     from app.store.database import Store
 
@@ -35,8 +36,9 @@ class WindowState(QMainWindow):
     request_load = Signal(object)  # Settings
     request_unload = Signal()
     request_plan = Signal(object, object)  # Document, Question
-    request_ask = Signal(object, int, int, object)  # Document, its id, session id, RunPlan
-    request_resume = Signal(int, object)
+    # Document, its id, session id, RunPlan, and the run's CancelToken (made when asked)
+    request_ask = Signal(object, int, int, object, object)
+    request_resume = Signal(int, object, object)  # run id, Document, CancelToken
     document_opened = Signal(object)  # Document: for tests and the self-test
     run_ended = Signal(str)  # final status
     model_ready = Signal()
@@ -52,8 +54,10 @@ class WindowState(QMainWindow):
     passwords: list[str]  # opened the document; in memory only, never stored
     _password_asked_for: str | None
     plan: RunPlan | None
+    _pending_ask: tuple[str, str, str, str] | None  # asked before its plan was ready
     run_id: int | None
-    busy: bool
+    busy: bool  # a run asked for and not ended (set when asked, before the worker starts)
+    _run_cancel: CancelToken  # the asked run's; the window's Cancel sets it
     citations: list[dict[str, Any]]  # the shown answer's evidence rows
     _run_after_open: int | None  # a stored run to show once its document is open
     # the widgets
@@ -68,6 +72,8 @@ class WindowState(QMainWindow):
     if TYPE_CHECKING:  # defined by one part, called by another
 
         def _load_model(self) -> None: ...
+
+        def _refused_while_running(self) -> bool: ...
 
         def open_file(self, path: str) -> None: ...
 

@@ -179,17 +179,28 @@ class ModelWorker(QObject):
         except Exception as error:  # noqa: BLE001
             self.plan_failed.emit(describe_error(error))
 
-    @Slot(object, int, int, object)
-    def ask(self, document: Document, document_id: int, session_id: int, plan: RunPlan) -> None:
+    @Slot(object, int, int, object, object)
+    def ask(
+        self,
+        document: Document,
+        document_id: int,
+        session_id: int,
+        plan: RunPlan,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        """Read ``plan``; ``cancel`` is made by the caller when it asks (the window's
+        Cancel may come before this queued call starts), else here."""
         self._drive(
-            lambda engine, cancel: engine.ask(document, document_id, session_id, plan, cancel),
+            lambda engine, token: engine.ask(document, document_id, session_id, plan, token),
+            cancel,
             document,
         )
 
-    @Slot(int, object)
-    def resume(self, run_id: int, document: Document) -> None:
+    @Slot(int, object, object)
+    def resume(self, run_id: int, document: Document, cancel: CancelToken | None = None) -> None:
         self._drive(
-            lambda engine, cancel: engine.resume(run_id, document, cancel),
+            lambda engine, token: engine.resume(run_id, document, token),
+            cancel,
             prepare=lambda: self._load_run_context(run_id),
         )
 
@@ -243,6 +254,7 @@ class ModelWorker(QObject):
     def _drive(
         self,
         start: Callable[[Engine, CancelToken], Iterator[Event]],
+        cancel: CancelToken | None,
         document: Document | None = None,
         prepare: Callable[[], bool] | None = None,
     ) -> None:
@@ -251,7 +263,7 @@ class ModelWorker(QObject):
         if self.backend is None:
             self.engine_event.emit(RunFailed(0, "The model is not loaded yet.", 0))
             return
-        self.cancel_token = CancelToken()
+        self.cancel_token = cancel or CancelToken()
         self.busy_changed.emit(True)
         try:
             if prepare is not None and not prepare():

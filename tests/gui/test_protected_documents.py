@@ -1,5 +1,6 @@
-"""The window with a password-protected and a damaged PDF: the password and the consent
-to keep runs are asked together; a damaged file is explained and read only on request.
+"""The window with a password-protected and a damaged PDF: the password, then (once it
+opened the file) the consent to keep runs; a damaged file is explained and read only on
+request.
 
 The modal dialogs are answered by replacing QInputDialog.getText/QMessageBox.question
 (a test cannot click a modal box that blocks its own thread); the PDFs, the database
@@ -57,25 +58,35 @@ def test_protected_document_not_kept_is_deleted_with_its_runs(qtbot, tmp_path, m
 
 
 def test_a_wrong_password_is_asked_again_saying_so(qtbot, tmp_path, monkeypatch):
+    """And whether to keep the runs is asked once the document is open, not after a
+    password that turns out wrong; opening it again asks nothing."""
     path = encrypted_pdf(tmp_path / "vault.pdf")
-    labels: list[str] = []
+    asked: list[str] = []
 
     def get_text(parent, title, label, *args, **kwargs):
-        labels.append(label)
-        return ("S3CRET" if len(labels) == 1 else "s3cret"), True
+        asked.append(label)
+        return ("S3CRET" if len(asked) == 1 else "s3cret"), True
+
+    def question(parent, title, *args, **kwargs):
+        asked.append(title)
+        return QMessageBox.StandardButton.No
 
     monkeypatch.setattr(QInputDialog, "getText", get_text)
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    monkeypatch.setattr(QMessageBox, "question", question)
     make_app()
     win = MainWindow(FAST)
     qtbot.addWidget(win)
     with qtbot.waitSignal(win.document_opened, timeout=30_000):
         win.open_file(str(path))
-    assert labels == [
+    assert asked == [
         "Password for vault.pdf:",
         "That password does not open vault.pdf (passwords are case-sensitive).\n\n"
         "Password for vault.pdf:",
+        "Keep runs of this protected document?",
     ]
+    with qtbot.waitSignal(win.document_opened, timeout=30_000) as again:
+        win.open_file(str(path))
+    assert again.args[0].protected and len(asked) == 3
     win.model.stop()
 
 

@@ -1,0 +1,195 @@
+"""What the window offers in each state, and what it shows: a run is the window's from the
+moment it is asked for (a Cancel or a close before the model thread takes it up reaches
+it), another document opens on a clean timeline (and not under a run), a model load
+forgets the plan made for the model as it was, a reopened run can be asked again, the
+status bar's messages are readable, a run is exported from the window. Real window, real
+llama.cpp on the tiny qwen3moe GGUF; modal boxes answered by replacing them."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+
+import pytest
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import QMessageBox
+
+from app.gui.window import MODEL_LABEL_MAX_WIDTH, MainWindow
+from tests.conftest import make_pdf
+from tests.gui.test_window import FAST, PAGES, open_pdf, started_window, wait_planned
+
+
+class ModelThreadHold(QObject):
+    """Keeps the model thread busy (as a model load or a plan does) until released, so
+    what the window does before the thread takes up its next request can be tested."""
+
+    hold = Signal()
+
+    def __init__(self, win: MainWindow) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.holding = threading.Event()
+        self.worker = _Holder(self)
+        self.worker.moveToThread(win.model.thread)
+        self.hold.connect(self.worker.wait, Qt.ConnectionType.QueuedConnection)
+
+    def __enter__(self) -> ModelThreadHold:
+        self.hold.emit()
+        assert self.holding.wait(10), "the model thread did not take up the hold"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release.set()
+
+
+class _Holder(QObject):
+    def __init__(self, owner: ModelThreadHold) -> None:
+        super().__init__()
+        self.owner = owner
+
+    @Slot()
+    def wait(self) -> None:
+        self.owner.holding.set()
+        self.owner.release.wait(60)
+
+
+@pytest.fixture
+def tiny_window(qtbot, tiny_model) -> Iterator[MainWindow]:
+    win = started_window(qtbot, FAST.with_changes(model_path=str(tiny_model)))
+    yield win
+    win.model.stop()
+
+
+def ask_and_finish(qtbot, win: MainWindow, question: str) -> None:
+    win.ask_panel.set_question(question)
+    wait_planned(qtbot, win)
+    with qtbot.waitSignal(win.run_ended, timeout=240_000) as ended:
+        win.ask_panel.ask_button.click()
+    assert ended.args == ["finished"]
+
+
+def test_a_cancel_before_the_model_thread_starts_the_run_reaches_it(qtbot, tiny_window, tmp_path):
+    win = tiny_window
+    open_pdf(qtbot, win, make_pdf(tmp_path / "bank.pdf", PAGES))
+    win.ask_panel.set_question("Who is the guard?")
+    wait_planned(qtbot, win)
+    with qtbot.waitSignal(win.run_ended, timeout=60_000) as ended, ModelThreadHold(win):
+        win.ask_panel.ask_button.click()
+        # Asked, not started: the run is already the window's to cancel or to ask about
+        # on close.
+        assert win.busy and win.timeline.cancel_button.isEnabled()
+        assert not win.ask_panel.ask_button.isEnabled()
+        win.timeline.cancel_button.click()
+    assert ended.args == ["cancelled"]
+    run = win.store.get_run(win.run_id)
+    assert run.status == "cancelled" and run.steps == []
+    assert not win.busy
+
+
+def test_another_document_opens_on_a_clean_timeline(qtbot, tiny_window, tmp_path):
+    win = tiny_window
+    open_pdf(qtbot, win, make_pdf(tmp_path / "bank.pdf", PAGES))
+    ask_and_finish(qtbot, win, "Who is the guard?")
+    assert win.timeline.records and win.run_id is not None
+    assert win.ask_panel.answer.toPlainText().strip()
+    open_pdf(qtbot, win, make_pdf(tmp_path / "other.pdf", ["Another report. " * 40]))
+    assert win.run_id is None and win.citations == []
+    assert win.timeline.records == [] and win.timeline.steps.count() == 0
+    assert win.timeline.progress.format() == "No run yet"
+    assert not win.ask_panel.answer.toPlainText().strip()
+    assert win.timeline.coverage.page_count == 1  # the new document's pages
+
+
+def test_no_other_document_or_run_opens_during_a_run(qtbot, tiny_window, tmp_path):
+    win = tiny_window
+    bank = make_pdf(tmp_path / "bank.pdf", PAGES)
+    open_pdf(qtbot, win, bank)
+    ask_and_finish(qtbot, win, "Who is the guard?")
+    first_run = win.run_id
+    win.ask_panel.set_question("What is the vault code?")
+    wait_planned(qtbot, win)
+    other = make_pdf(tmp_path / "other.pdf", ["Another report. " * 40])
+    with qtbot.waitSignal(win.run_ended, timeout=60_000), ModelThreadHold(win):
+        win.ask_panel.ask_button.click()
+        win.open_file(str(other))
+        assert "A run is in progress" in win.statusBar().currentMessage()
+        win.show_run(first_run)
+        win.cancel_run()
+    assert win.document is not None and win.document.path == str(bank)
+    assert win.run_id != first_run  # the cancelled run is still the one shown
+
+
+def test_a_model_load_forgets_the_plan_and_cancel_stops_it(qtbot, tiny_window, tmp_path):
+    win = tiny_window
+    open_pdf(qtbot, win, make_pdf(tmp_path / "bank.pdf", PAGES))
+    win.ask_panel.set_question("Who is the guard?")
+    wait_planned(qtbot, win)
+    old_chunks = len(win.plan.chunks)
+    with ModelThreadHold(win):
+        # Smaller chunks: the plan made before would read the document wrongly.
+        win.apply_settings(win.settings.with_changes(chunk_tokens=150))
+        assert win.plan is None and not win.ask_panel.ask_button.isEnabled()
+        assert "once the model is loaded" in win.ask_panel.plan_label.text()
+        assert win.timeline.cancel_button.isEnabled()  # "Cancel stops it", and it does
+    qtbot.waitUntil(lambda: win.plan is not None, timeout=60_000)
+    assert len(win.plan.chunks) > old_chunks
+    assert not win.timeline.cancel_button.isEnabled()  # loaded, nothing to cancel
+
+
+def test_a_failed_load_leaves_nothing_to_ask(qtbot, tiny_window, tmp_path, monkeypatch):
+    warned: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a, **k: warned.append(text))
+    win = tiny_window
+    open_pdf(qtbot, win, make_pdf(tmp_path / "bank.pdf", PAGES))
+    win.ask_panel.set_question("Who is the guard?")
+    wait_planned(qtbot, win)
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\x00" * 8)
+    win.apply_settings(win.settings.with_changes(model_path=str(broken)))
+    qtbot.waitUntil(lambda: bool(warned), timeout=30_000)
+    assert "broken.gguf" in warned[0]
+    assert win.plan is None and not win.ask_panel.ask_button.isEnabled()
+    assert "No model loaded" in win.ask_panel.plan_label.text()
+    assert not win.timeline.cancel_button.isEnabled()
+
+
+def test_a_run_reopened_from_history_can_be_asked_again(qtbot, tiny_window, tmp_path):
+    win = tiny_window
+    open_pdf(qtbot, win, make_pdf(tmp_path / "bank.pdf", PAGES))
+    ask_and_finish(qtbot, win, "Who is the guard?")
+    run_id = win.run_id
+    open_pdf(qtbot, win, make_pdf(tmp_path / "other.pdf", ["Another report. " * 40]))
+    with qtbot.waitSignal(win.document_opened, timeout=30_000):
+        win.show_run(run_id)
+    assert win.run_id == run_id and win.ask_panel.q_core.text() == "Who is the guard?"
+    qtbot.waitUntil(lambda: win.ask_panel.ask_button.isEnabled(), timeout=30_000)
+    assert win.plan is not None
+
+
+def test_status_messages_have_room_beside_the_model_line(qtbot, tiny_window):
+    win = tiny_window
+    win.resize(1000, 700)
+    win.model_label.setText("Model: " + "a very long model description " * 10)
+    win.statusBar().showMessage("Reading page 3 of 120…")
+    qtbot.wait(50)
+    label = win.model_label
+    assert label.width() <= MODEL_LABEL_MAX_WIDTH
+    assert label.text().startswith("Model: a very long") and label.toolTip() == label.text()
+    room = label.geometry().left()  # the messages are drawn left of the permanent widgets
+    assert room >= win.statusBar().fontMetrics().horizontalAdvance("Reading page 3 of 120…")
+
+
+def test_a_run_is_exported_from_the_window(qtbot, tiny_window, tmp_path):
+    win = tiny_window
+    win.export_run(str(tmp_path / "nothing"))
+    assert "Nothing to export" in win.statusBar().currentMessage()
+    open_pdf(qtbot, win, make_pdf(tmp_path / "bank.pdf", PAGES))
+    ask_and_finish(qtbot, win, "Who is the guard?")
+    out = tmp_path / "report"
+    win.export_run(str(out))
+    stem = f"run-{win.run_id}"
+    assert {p.name for p in out.iterdir()} == {f"{stem}.md", f"{stem}.pdf", f"{stem}.json"}
+    data = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
+    assert "Who is the guard?" in json.dumps(data)
+    assert "Exported run" in win.statusBar().currentMessage()
