@@ -126,6 +126,12 @@ class WindowDocuments(WindowState):
             return
         if self._refused_while_running():
             return
+        if not Path(path).exists() and path in self.settings.recent_files:
+            # Moved or deleted since: said by the failure below, and gone from the list.
+            recent = tuple(p for p in self.settings.recent_files if p != path)
+            self.settings = self.settings.with_changes(recent_files=recent)
+            save_settings(self.settings)
+            self._fill_recent()
         shown = self.document
         if not passwords and shown is not None and shown.protected and shown.path == path:
             # The protected file already open, opened again: what opened it still does.

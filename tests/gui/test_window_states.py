@@ -193,3 +193,18 @@ def test_a_run_is_exported_from_the_window(qtbot, tiny_window, tmp_path):
     data = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
     assert "Who is the guard?" in json.dumps(data)
     assert "Exported run" in win.statusBar().currentMessage()
+
+
+def test_a_recent_file_that_is_gone_leaves_the_list(qtbot, tiny_window, tmp_path, monkeypatch):
+    warned: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text, *a, **k: warned.append(text))
+    win = tiny_window
+    path = make_pdf(tmp_path / "moved.pdf", PAGES)
+    open_pdf(qtbot, win, path)
+    assert str(path) in win.settings.recent_files
+    path.unlink()
+    win.open_file(str(path))
+    qtbot.waitUntil(lambda: bool(warned), timeout=30_000)
+    assert "moved.pdf" in warned[0]
+    assert str(path) not in win.settings.recent_files
+    assert str(path) not in [a.text() for a in win.recent_menu.actions()]
