@@ -65,7 +65,7 @@ class AskPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Mode:"))
         row.addWidget(self.mode)
-        row.addWidget(self.plan_label, 1)
+        row.addStretch(1)
         row.addWidget(self.ask_button)
 
         self.answer = SafeMarkdownView()
@@ -85,6 +85,9 @@ class AskPanel(QWidget):
         layout.addWidget(self.question)
         layout.addLayout(form)
         layout.addLayout(row)
+        # Its own row, the panel's full width: between the mode box and the button a
+        # narrow window left it a column a few words wide, its last lines cut off.
+        layout.addWidget(self.plan_label)
         layout.addWidget(self.answer, 1)
         layout.addWidget(self.thinking_toggle)
         layout.addWidget(self.thinking)
@@ -129,6 +132,7 @@ class AskPanel(QWidget):
 
     def set_plan_text(self, text: str) -> None:
         self.plan_label.setText(text)
+        self.plan_label.setToolTip(text)  # the whole plan, should a short panel cut it
 
     # -- answer -----------------------------------------------------------------------
     def clear_answer(self) -> None:

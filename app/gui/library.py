@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.records import Mode
+from app.units import count_of
 
 ROLE = Qt.ItemDataRole.UserRole
 FULL_TEXT = Qt.ItemDataRole.UserRole + 1  # the unelided lines of a document's entry
@@ -96,8 +97,7 @@ class LibraryPanel(QWidget):
     def set_documents(self, rows: list[dict[str, Any]], current_id: int | None) -> None:
         self.documents.clear()
         for row in rows:
-            pages = row.get("page_count") or 0
-            details = f"{pages} pages · {row['kind']}"
+            details = f"{count_of(row.get('page_count') or 0, 'page')} · {row['kind']}"
             item = self.documents.add_entry(
                 [row["title"], details], f"{row['title']}\n{details}\n{row['path']}"
             )
@@ -111,10 +111,9 @@ class LibraryPanel(QWidget):
             top = QTreeWidgetItem([session.get("title") or f"Session {session['id']}"])
             top.setToolTip(0, str(session.get("updated_at", "")))
             for run in runs:
-                status = run.get("status", "")
-                mode = "single pass" if run.get("mode") == Mode.SINGLE_PASS else "memory agent"
-                child = QTreeWidgetItem([f"Run {run['id']} · {status} · {mode}"])
-                child.setToolTip(0, run.get("question", ""))
+                label, tooltip = run_entry(run)
+                child = QTreeWidgetItem([label])
+                child.setToolTip(0, tooltip)
                 child.setData(0, ROLE, run["id"])
                 top.addChild(child)
             self.history.addTopLevelItem(top)
@@ -139,3 +138,14 @@ class LibraryPanel(QWidget):
         run_id = item.data(0, ROLE)
         if run_id is not None:
             self.run_chosen.emit(int(run_id))
+
+
+def run_entry(run: dict[str, Any]) -> tuple[str, str]:
+    """A history row and its tooltip. The status comes first: in a narrow panel the row
+    is cut at its end, and "Run 6 · fini…" hid whether the run finished."""
+    status = str(run.get("status") or "")
+    mode = "single pass" if run.get("mode") == Mode.SINGLE_PASS else "memory agent"
+    label = " · ".join(part for part in (status.capitalize(), f"run {run['id']}", mode) if part)
+    whole = " · ".join(part for part in (f"Run {run['id']}", status, mode) if part)
+    question = run.get("question") or ""
+    return label, f"{whole}\n{question}" if question else whole

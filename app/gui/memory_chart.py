@@ -115,9 +115,26 @@ class MemoryChart(QWidget):
         painter.drawText(
             QRectF(4, 0, self.width() - 8, 14),
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            f"memory ≈{last.tokens:,} tokens · +added / −removed lines",
+            self.legend(last.tokens),
         )
         painter.end()
+
+    def legend(self, tokens: int) -> str:
+        """The caption, as long as the chart's width allows: a narrow window clipped the
+        whole one to "+added / −rem", so shorter wordings are tried before cutting."""
+        metrics = self.fontMetrics()
+        room = self.width() - 8
+        size = f"≈{tokens:,} tokens"
+        wordings = (
+            f"memory {size} · +added / −removed lines",
+            f"memory {size} · +added / −removed",
+            f"{size} · +added / −removed",
+            f"{size} · +add / −rem",
+        )
+        for wording in wordings:
+            if metrics.horizontalAdvance(wording) <= room:
+                return wording
+        return metrics.elidedText(wordings[-1], Qt.TextElideMode.ElideRight, room)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         p = self.point_at(event.position().x())

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import QEvent, QUrl, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from app.gui.memory_text import plan_changes
@@ -52,7 +53,14 @@ class PlanCards(QTextBrowser):
 
     def reset(self) -> None:
         self.cards, self.selected = [], -1
-        self.setHtml("<p style='color:gray'>The plan after each step appears here.</p>")
+        self._render(follow=False)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        # The HTML took its link colour from the palette it was set under: light-theme
+        # blue would stay on a dark background until the next step re-rendered it.
+        if event.type() == QEvent.Type.PaletteChange:
+            self._render(follow=False)
 
     def add(self, index: int, pages: str, plan: str) -> None:
         self.cards.append((index, pages, plan))
@@ -64,6 +72,11 @@ class PlanCards(QTextBrowser):
         self.scrollToAnchor(f"card{index}")
 
     def _render(self, follow: bool) -> None:
+        link = self.palette().color(QPalette.ColorRole.Link).name()
+        self.document().setDefaultStyleSheet(f"a {{ color: {link}; }}")
+        if not self.cards:
+            self.setHtml("<p style='color:gray'>The plan after each step appears here.</p>")
+            return
         bar = self.verticalScrollBar()
         at_end = bar.value() >= bar.maximum() - 4
         parts = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
@@ -56,7 +57,9 @@ class ReadingMap(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
         self.page_count = 0
         self.bands: list[Band] = []
-        self._starts: list[int] = []  # page_first of each band, for hit tests
+        # Where each step sits on the strip, in pages: computed when the steps change.
+        self._spans: dict[int, tuple[float, float]] | None = None
+        self._tops: list[tuple[float, int]] = []  # (top, band position) for hit tests
         self.current: Chunk | None = None
         self.stopped: Chunk | None = None  # a step cancelled mid-way: read but not kept
         self.selected = -1
@@ -75,7 +78,8 @@ class ReadingMap(QWidget):
     # -- data -------------------------------------------------------------------------
     def reset(self, page_count: int, single_pass: bool = False) -> None:
         self.page_count = max(0, page_count)
-        self.bands, self._starts = [], []
+        self.bands = []
+        self._spans = None
         self.current = self.stopped = None
         self.selected = -1
         self.single_pass = single_pass
@@ -84,13 +88,14 @@ class ReadingMap(QWidget):
 
     def add_band(self, band: Band) -> None:
         self.bands.append(band)
-        self._starts.append(band.page_first)
+        self._spans = None
         if self.current is not None and self.current.index == band.index:
             self.mark_current(None)
         self.update()
 
     def mark_current(self, chunk: Chunk | None) -> None:
         self.current = chunk
+        self._spans = None
         if chunk is None:
             self._pulse.stop()
         else:
@@ -100,6 +105,7 @@ class ReadingMap(QWidget):
 
     def mark_stopped(self, chunk: Chunk | None) -> None:
         self.stopped = chunk
+        self._spans = None
         self.mark_current(None)
 
     def select(self, index: int) -> None:
@@ -138,30 +144,78 @@ class ReadingMap(QWidget):
         strip = self._strip()
         return strip.top() + (page - 1) / max(1, self.page_count) * strip.height()
 
-    def page_at(self, y: float) -> int:
+    def _page_position(self, y: float) -> float:
+        """The inverse of _page_y: where ``y`` is, in pages (1.0 is the strip's top)."""
         strip = self._strip()
-        share = (y - strip.top()) / strip.height()
-        return min(self.page_count, max(1, int(share * self.page_count) + 1))
+        return 1 + (y - strip.top()) / strip.height() * max(1, self.page_count)
+
+    def page_at(self, y: float) -> int:
+        return min(self.page_count, max(1, int(self._page_position(y))))
+
+    def _layout(self) -> dict[int, tuple[float, float]]:
+        """Each step's (top, bottom) in pages. Chunks that share a page split its height
+        in reading order: with 33 chunks over 12 pages, a page read by three steps shows
+        three bands a third of a page tall, not one rectangle painted three times."""
+        if self._spans is not None:
+            return self._spans
+        steps: dict[int, Band | Chunk] = {band.index: band for band in self.bands}
+        for chunk in (self.stopped, self.current):
+            if chunk is not None:
+                steps.setdefault(chunk.index, chunk)
+        ordered = [steps[i] for i in sorted(steps)]
+        sharing = Counter(p for s in ordered for p in range(s.page_first, s.page_last + 1))
+        before: Counter[int] = Counter()  # steps already placed on each page
+        spans: dict[int, tuple[float, float]] = {}
+        for step in ordered:
+            first, last = step.page_first, step.page_last
+            top = first + before[first] / sharing[first]
+            bottom = last + (before[last] + 1) / sharing[last]
+            spans[step.index] = (top, bottom)
+            before.update(range(first, last + 1))
+        self._spans = spans
+        self._tops = sorted((spans[b.index][0], i) for i, b in enumerate(self.bands))
+        return spans
 
     def band_at(self, y: float) -> Band | None:
         if not self.bands or not self.page_count:
             return None
-        page = self.page_at(y)
-        at = bisect.bisect_right(self._starts, page) - 1
-        # Bands can share a page (a page split between two chunks): the one whose middle
-        # is nearest wins, so each band is clickable at its centre.
-        near = [
-            self.bands[i]
-            for i in range(max(0, at - 2), min(len(self.bands), at + 2))
-            if self.bands[i].page_first <= page <= self.bands[i].page_last
-        ]
+        self._layout()
+        at = bisect.bisect_right(self._tops, (self._page_position(y), len(self.bands))) - 1
+        # The band whose rectangle holds y; a band drawn taller than its share (2 px at
+        # least) can overlap a neighbour: the one whose middle is nearest wins.
+        near = [self.bands[i] for _, i in self._tops[max(0, at - 1) : at + 2]]
+        near = [b for b in near if self._holds(b, y)]
         return min(near, key=lambda b: abs(self.band_rect(b).center().y() - y), default=None)
+
+    def _holds(self, band: Band, y: float) -> bool:
+        rect = self.band_rect(band)
+        return rect.top() - 0.5 <= y <= rect.bottom() + 0.5
 
     def band_rect(self, band: Band | Chunk) -> QRectF:
         strip = self._strip()
-        top = self._page_y(band.page_first)
-        bottom = self._page_y(band.page_last + 1)
+        top_page, bottom_page = self._layout().get(
+            band.index, (band.page_first, band.page_last + 1)
+        )
+        top, bottom = self._page_y(top_page), self._page_y(bottom_page)
         return QRectF(strip.left(), top, strip.width(), max(2.0, bottom - top))
+
+    def label_rects(self, text_height: float) -> list[tuple[QRectF, str]]:
+        """Where step numbers are drawn: in bands tall enough for one, and never over
+        the previous label (a step number on top of another read as "2/1")."""
+        labels: list[tuple[QRectF, str]] = []
+        last_bottom = -math.inf
+        for band in sorted(self.bands, key=lambda b: self.band_rect(b).top()):
+            rect = self.band_rect(band)
+            if rect.height() < text_height + 2:
+                continue
+            box = QRectF(
+                rect.left(), rect.center().y() - text_height / 2, rect.width(), text_height
+            )
+            if box.top() < last_bottom:
+                continue
+            labels.append((box, str(band.index + 1)))
+            last_bottom = box.bottom()
+        return labels
 
     # -- painting -----------------------------------------------------------------------
     def _tick(self) -> None:
@@ -220,11 +274,9 @@ class ReadingMap(QWidget):
         font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
         painter.setFont(font)
         painter.setPen(QColor("#ffffff") if dark else QColor("#10301f"))
-        metrics_h = painter.fontMetrics().height()
-        for band in self.bands:
-            rect = self.band_rect(band)
-            if rect.height() >= metrics_h + 2 and rect.intersects(visible):
-                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(band.index + 1))
+        for box, label in self.label_rects(painter.fontMetrics().height()):
+            if box.intersects(visible):
+                painter.drawText(box, Qt.AlignmentFlag.AlignCenter, label)
         # A collection: a strong rule where each document starts (the first needs none).
         if self.members:
             edge = QColor(text)

@@ -99,8 +99,9 @@ class SettingsDialog(QDialog):
         path_row.addWidget(self.model_path, 1)
         path_row.addWidget(browse)
         path_row.addWidget(use_demo)
-        demo = QLabel(DEMO_NOTE)
+        self.demo_note = demo = QLabel(DEMO_NOTE)
         demo.setWordWrap(True)
+        demo.setAccessibleName("About the demo model")
         self.remote_url = QLineEdit(s.remote_url, placeholderText="http://gpu-server:8080")
         self.remote_model = QLineEdit(s.remote_model, placeholderText="(first model served)")
         saved_key = bool(s.remote_url) and api_key_from_keyring(s.remote_url) is not None
@@ -145,6 +146,7 @@ class SettingsDialog(QDialog):
                 network,
             ]
         )
+        self._model_tab = model_tab
         # Reading
         self.n_ctx = _spin(0, 1_048_576, s.n_ctx, "automatic (largest that fits)")
         self.n_ctx.setSingleStep(1024)
@@ -267,6 +269,7 @@ class SettingsDialog(QDialog):
             *(self.parallel, self.first_token, self.silence),
         )
         self.backend.currentIndexChanged.connect(self._backend_changed)
+        self.model_path.textChanged.connect(self._show_demo_note)
         self._backend_changed()
         self._placement_changed()
 
@@ -277,6 +280,15 @@ class SettingsDialog(QDialog):
             widget.setEnabled(not remote)
         for widget in self._server_fields:
             widget.setEnabled(remote)
+        self._show_demo_note()
+
+    def _show_demo_note(self) -> None:
+        """The demo's note ("its answers are poor") only while the demo is the model: an
+        empty model file on this computer. Under a chosen GGUF or a server it misleads."""
+        demo = self.backend.currentData() == "local" and not self.model_path.text().strip()
+        form = self._model_tab.layout()
+        if isinstance(form, QFormLayout):  # hides the note's row, not only the note
+            form.setRowVisible(self.demo_note, demo)
 
     def _placement_changed(self) -> None:
         manual = self.placement.currentData() == "manual"

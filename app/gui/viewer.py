@@ -14,6 +14,7 @@ from PySide6.QtGui import (
     QPainter,
     QPixmap,
     QShortcut,
+    QShowEvent,
     QTextCharFormat,
     QTextCursor,
 )
@@ -86,6 +87,7 @@ class PageView(QWidget):
         QShortcut(QKeySequence.StandardKey.ZoomIn, self, lambda: self.set_zoom(self.zoom * 1.2))
         QShortcut(QKeySequence.StandardKey.ZoomOut, self, lambda: self.set_zoom(self.zoom / 1.2))
         self._hit_page = 0
+        self._fit_pending = False
 
     def open(self, path: str, passwords: Sequence[str] = ()) -> None:
         """Show ``path``; a protected file with the first of ``passwords`` that opens it
@@ -106,10 +108,29 @@ class PageView(QWidget):
         self.page_box.setMaximum(max(1, self.pdf.page_count))
         self.count_label.setText(f"of {self.pdf.page_count}")
         # Start at fit-to-width: the whole line is readable without scrolling sideways.
-        width = self.pdf[0].rect.width or 595
-        self.zoom = max(0.3, min(2.0, (self.scroller.viewport().width() - 24) / width))
+        self._fit_pending = True
+        self._fit_to_width()
         self.page = 0
         self.show_page(1)
+
+    def _fit_to_width(self) -> None:
+        """The zoom at which page 1 fills the view's width. A hidden view (the Pages tab
+        behind the Text tab, as for a collection's member) has a stale width: it is
+        fitted when shown."""
+        if self.pdf is None or not self.isVisible():
+            return
+        self._fit_pending = False
+        width = self.pdf[0].rect.width or 595
+        self.zoom = max(0.3, min(2.0, (self.scroller.viewport().width() - 24) / width))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        # A pixmap set while hidden posts no layout request (Qt skips hidden parents), so
+        # the scroll area would keep the old label size: cropped, no scroll range.
+        if self._fit_pending:
+            self._fit_to_width()
+            self._render()
+        self.label.updateGeometry()
 
     def close_document(self) -> None:
         if self.pdf is not None:
@@ -258,13 +279,24 @@ class DocumentViewer(QTabWidget):
         self.text.setTextCursor(view)
         self.text.centerCursor()
         if self.document.members:
-            # the member's own file at its own page: the collection numbers pages through
-            member = self.document.member_at(original_start)
-            if member is not None and member.kind not in REFLOWED_KINDS:
-                self._show_member(member.index)
-                rects = self.document.rects_for(original_start, original_end)
-                local = [(member.local_page(page), rect) for page, rect in rects]
-                self.pages.highlight([(p, r) for p, r in local if 1 <= p <= member.page_count])
-                self.setCurrentIndex(0)
+            self._mark_member(original_start, original_end)
         elif self.document.kind not in REFLOWED_KINDS:
             self.pages.highlight(self.document.rects_for(original_start, original_end))
+
+    def _mark_member(self, start: int, end: int) -> None:
+        """Show the collection member holding ``start``: a paged file at its own page (the
+        collection numbers pages through), a text or Word member in the Text tab."""
+        assert self.document is not None
+        member = self.document.member_at(start)
+        if member is None:
+            return
+        if member.kind in REFLOWED_KINDS:
+            # The page view would keep another member's page and its old highlight.
+            self.pages.highlight([], go_to=False)
+            self.setCurrentIndex(1)
+            return
+        self._show_member(member.index)
+        rects = self.document.rects_for(start, end)
+        local = [(member.local_page(page), rect) for page, rect in rects]
+        self.pages.highlight([(p, r) for p, r in local if 1 <= p <= member.page_count])
+        self.setCurrentIndex(0)

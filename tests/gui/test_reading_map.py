@@ -98,3 +98,29 @@ def test_long_document_titles_elide_with_a_tooltip(qtbot):
     panel.resize(1400, 500)  # wider: the title is elided again, longer
     panel.documents.resize(1300, 400)
     assert len(panel.documents.item(0).text().splitlines()[0]) > shown
+
+
+def test_chunks_sharing_a_page_split_it_and_their_numbers_never_overlap(qtbot):
+    """33 chunks over 12 pages (a short document, small chunks): each page holds two or
+    three steps, each gets its own share of the page, and no step number is drawn over
+    another (the tester saw "2/1" and "5/4")."""
+    make_app()
+    view = ReadingMap()
+    qtbot.addWidget(view)
+    view.resize(64, 600)
+    view.reset(12)
+    steps = 33
+    for i in range(steps):
+        first, last = i * 12 // steps + 1, ((i + 1) * 12 - 1) // steps + 1
+        view.add_band(Band(i, first, last, 0.5, f"Step {i + 1}"))
+    rects = [view.band_rect(band) for band in view.bands]
+    for earlier, later in zip(rects, rects[1:], strict=False):
+        assert later.top() >= earlier.bottom() - 0.01  # in reading order, no overlap
+        assert later.top() > earlier.top()
+    labels = view.label_rects(view.fontMetrics().height())
+    assert len(labels) >= 5  # tall enough here for several numbers
+    boxes = [box for box, _ in labels]
+    assert all(not a.intersects(b) for a, b in zip(boxes, boxes[1:], strict=False))
+    # each band is clickable at its own centre
+    for band, rect in zip(view.bands, rects, strict=False):
+        assert view.band_at(rect.center().y()) is band

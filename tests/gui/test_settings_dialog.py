@@ -147,3 +147,17 @@ def test_only_the_chosen_backends_fields_can_be_edited(qtbot):
     dialog.backend.setCurrentIndex(1)  # a server
     assert dialog.remote_url.isEnabled() and dialog.first_token.isEnabled()
     assert not dialog.model_path.isEnabled()
+
+
+def test_the_demo_note_shows_only_while_the_demo_is_the_model(qtbot, tmp_path):
+    dialog = _dialog(qtbot, Settings())  # no model file: the bundled demo
+    note = dialog.demo_note
+    assert "Demo model: SmolLM2-135M" in note.text() and note.isVisible()
+    _type(qtbot, dialog.model_path, str(tmp_path / "QwenLong-L1.5-30B-A3B-Q4_K_M.gguf"))
+    assert not note.isVisible()
+    dialog.model_path.clear()  # "Use demo"
+    assert note.isVisible()
+    dialog.backend.setCurrentIndex(dialog.backend.findData("remote"))
+    assert not note.isVisible()
+    chosen = _dialog(qtbot, Settings(model_path=str(tmp_path / "own.gguf")))
+    assert not chosen.demo_note.isVisible()
