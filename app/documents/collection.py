@@ -166,8 +166,9 @@ def load_members(files: Iterable[str | Path], reader: Callable[[Path], Document]
         try:
             documents.append(reader(file))
         except DocumentError as error:
-            error.message = f"{file.name}: {error.message}"
-            error.args = (error.message,)
+            if not error.message.startswith(file.name):  # most messages name it already
+                error.message = f"{file.name}: {error.message}"
+                error.args = (error.message,)
             raise
     return documents
 

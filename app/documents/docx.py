@@ -23,6 +23,7 @@ comments) is docx_text.py's, the prefixes of headings and list items docx_lists.
 from __future__ import annotations
 
 import io
+import os
 from typing import Any
 
 import docx
@@ -191,6 +192,7 @@ class _Reader:
 def docx_document(
     path: str, sha256: str, title: str, data: bytes, *, drop_headers_footers: bool
 ) -> Document:
+    name = os.path.basename(path)  # what messages call the file: the name the user sees
     try:
         document = docx.Document(io.BytesIO(data))
     # Besides its own errors (OpcError, zipfile.BadZipFile, lxml's), python-docx fails on
@@ -198,26 +200,26 @@ def docx_document(
     # KeyError on a missing part): all of them mean the file, not this app, is broken.
     except Exception as error:
         raise DocumentError(
-            f"{title} is damaged: it is not a Word document python-docx can open ({error}).",
+            f"{name} is damaged: it is not a Word document python-docx can open ({error}).",
             hint="Open it in Word or LibreOffice and save it again as .docx, or as PDF.",
         ) from error
     try:
         builder = _Reader(document, drop_headers_footers).read()
     except (KeyError, ValueError, etree.XMLSyntaxError) as error:
         raise DocumentError(
-            f"{title} is damaged: part of the Word document cannot be read ({error}).",
+            f"{name} is damaged: part of the Word document cannot be read ({error}).",
             hint="Open it in Word or LibreOffice and save it again as .docx, or as PDF.",
         ) from error
     text, page_starts, spans = builder.build()
     if not text.strip():
         raise DocumentError(
-            f"{title} has no text: the Word document is empty or holds only images.",
+            f"{name} has no text: the Word document is empty or holds only images.",
             hint="If it holds scanned pages, save it as PDF and turn on OCR in Settings.",
         )
     warnings = []
     if not builder.has_breaks:
         warnings.append(
-            f"{title} has no page breaks Word recorded: its pages here are virtual, about "
+            f"{name} has no page breaks Word recorded: its pages here are virtual, about "
             "3,000 characters each, and will not match Word's page numbers."
         )
     props = document.core_properties

@@ -213,12 +213,13 @@ def pdf_document(
     cancel: Callable[[], bool] | None,
     accept_damaged: bool = False,
 ) -> Document:
+    name = Path(path).name  # what messages call the file: the name the user sees
     pymupdf.TOOLS.mupdf_warnings(reset=True)
     try:
         pdf = pymupdf.open(path)
     except _MUPDF_ERRORS as error:
         raise DocumentError(
-            f"{title} is damaged or not a document PyMuPDF can read ({error}).",
+            f"{name} is damaged or not a document PyMuPDF can read ({error}).",
             hint="Re-download or re-export it; if another viewer opens it, print it to a new PDF.",
         ) from error
     opened = pymupdf.TOOLS.mupdf_warnings(reset=True)
@@ -227,7 +228,7 @@ def pdf_document(
         if protected:
             if not password:
                 raise PasswordRequired(
-                    f"{title} is protected by a password.",
+                    f"{name} is protected by a password.",
                     hint="Enter the password (CLI: --password).",
                     path=path,
                 )
@@ -245,10 +246,10 @@ def pdf_document(
             count = 0
         if count == 0:
             raise DocumentError(
-                f"{title} is damaged: its list of pages is lost"
+                f"{name} is damaged: its list of pages is lost"
                 + (" (the file looks cut short)." if cut_short else ".")
                 if repaired
-                else f"{title} has no pages.",
+                else f"{name} has no pages.",
                 hint="Re-download or re-export the file.",
             )
         use_ocr = ocr and ocr_available()
@@ -293,7 +294,7 @@ def pdf_document(
         read = count - len(damaged)
         how = " (the file looks cut short)" if cut_short else ""
         damage = (
-            f"{title} is damaged{how}: {read} of {count} pages could be read; "
+            f"{name} is damaged{how}: {read} of {count} pages could be read; "
             f"page{'s' if len(damaged) > 1 else ''} {_ranges(damaged)} "
             f"{'are' if len(damaged) > 1 else 'is'} missing or incomplete."
         )
@@ -316,7 +317,7 @@ def pdf_document(
         document.warnings.insert(0, damage + " Answers cover only the pages that were read.")
     elif repaired:
         document.warnings.insert(
-            0, f"{title}'s structure was damaged and has been repaired; all {count} pages read."
+            0, f"{name}'s structure was damaged and has been repaired; all {count} pages read."
         )
     return document
 
@@ -386,7 +387,7 @@ def _assemble(
         warnings.append(f"{len(empty)} of {len(pages)} pages have no text layer; {how}.")
     if not text.strip():
         raise DocumentError(
-            f"{title} has no text layer: it is a scanned or image-only document.",
+            f"{Path(path).name} has no text layer: it is a scanned or image-only document.",
             hint=(
                 "OCR ran but found no text."
                 if ocr_used

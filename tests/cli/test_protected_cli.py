@@ -102,7 +102,7 @@ def test_a_member_no_password_opens_is_named_before_any_run(tmp_path, env):
     assert one.returncode == 3 and "c-audit.pdf: The password for c-audit is wrong" in one.stderr
     none = run_app("ask", str(room), "q?", env=env)
     assert none.returncode == 3
-    assert "a-lease.pdf: a-lease is protected by a password" in none.stderr
+    assert "Error: a-lease.pdf is protected by a password" in none.stderr
     assert "--password" in none.stderr
     assert "4471" not in one.stdout + none.stdout and "9932" not in one.stdout + none.stdout
 

@@ -39,7 +39,7 @@ def test_a_pdf_cut_in_the_middle_is_reported_as_damaged_before_reading(tmp_path)
     assert "OCR" not in message and "text layer" not in message  # the old mis-blame
 
     document = load_document(cut, accept_damaged=True)
-    assert document.damage and document.warnings[0].startswith("cut is damaged")
+    assert document.damage and document.warnings[0].startswith("cut.pdf is damaged")
     assert not any("text layer" in w for w in document.warnings)
     assert "Page 0 text" in document.text and "Page 9 text" not in document.text
     # Not cached: the next open asks again instead of answering from a partial copy.

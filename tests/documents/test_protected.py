@@ -213,7 +213,7 @@ def test_a_member_that_no_given_password_opens_is_named(tmp_path):
     assert "--password" in two.value.hint and Path(two.value.path).name == "c-audit.pdf"
     with pytest.raises(PasswordRequired) as none:
         open_room(room, [])  # the first protected member is the first to ask
-    assert none.value.message == "a-lease.pdf: a-lease is protected by a password."
+    assert none.value.message == "a-lease.pdf is protected by a password."
     assert Path(none.value.path).name == "a-lease.pdf"
 
 
@@ -245,5 +245,5 @@ def test_a_damaged_member_is_named_and_keeps_its_page_counts(tmp_path):
     make_pdf(room / "b-plain.pdf", ["Readable text about rivers."])
     with pytest.raises(DocumentDamaged) as damaged:
         load_collection([room])
-    assert damaged.value.message.startswith("a-cut.pdf: ")
+    assert damaged.value.message.startswith("a-cut.pdf is damaged")
     assert damaged.value.pages_total == 10 and 0 < damaged.value.pages_read < 10
