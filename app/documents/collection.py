@@ -12,6 +12,7 @@ slice of the text and of the pages, so any offset maps back to (document, its ow
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -31,27 +32,32 @@ def header_line(number: int, total: int, title: str) -> str:
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files in reading order: a file as given, a folder as its supported files (in its
-    subfolders too) sorted by their path inside it; hidden files are skipped."""
+    """Files in reading order (see ``scan_paths``), without the notices."""
+    return scan_paths(paths)[0]
+
+
+def scan_paths(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """(files in reading order, notices): a file as given, a folder as its supported files
+    (in its subfolders too) sorted by their path inside it; hidden files are skipped. What
+    a folder holds but is not read (a link out of it, a broken link, an unreadable
+    subfolder) is named in a notice: a collection missing a document must say so."""
     found: list[Path] = []
+    notices: list[str] = []
     for given in paths:
         path = Path(given).expanduser()
         if path.is_dir():
-            inside = [
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in MEMBER_SUFFIXES
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            ]
+            before = len(notices)
+            inside = _folder_files(path, notices)
             if not inside:
+                skipped = " ".join(notices[before:])
                 raise DocumentError(
-                    f"The folder {path} holds no document the app can read.",
+                    f"The folder {path} holds no document the app can read."
+                    + (f" {skipped}" if skipped else ""),
                     hint="Supported: PDF, Word (.docx), HTML, EPUB, XPS, text and Markdown.",
                 )
             found += sorted(inside, key=lambda p: p.relative_to(path).as_posix().lower())
         else:
-            found.append(path)
+            found.append(path)  # named by the user: read wherever a link leads
     seen: set[Path] = set()
     ordered = []
     for path in found:  # the same file twice would be read twice: keep its first place
@@ -59,7 +65,71 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
         if key not in seen:
             seen.add(key)
             ordered.append(path)
-    return ordered
+    return ordered, notices
+
+
+def _folder_files(folder: Path, notices: list[str]) -> list[Path]:
+    """The member files under ``folder``. os.walk, not rglob: rglob's is_file() follows
+    links anywhere on the disk (a notes.txt linked to /etc/passwd would be read, stored
+    and sent to a server) and drops broken links and unreadable folders without a word."""
+    root = folder.resolve()
+
+    def shown(path: Path) -> str:  # as the user sees it: "data-room/sub/notes.txt"
+        return (Path(folder.name) / path.relative_to(folder)).as_posix()
+
+    def unreadable(error: OSError) -> None:
+        where = Path(error.filename) if error.filename else folder
+        notices.append(
+            f"{shown(where)} was not read: the folder cannot be opened ({error.strerror})."
+        )
+
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # notices in order
+        for name in list(dirnames):
+            if (here / name).is_symlink():  # os.walk does not enter it; say why if it leads out
+                dirnames.remove(name)
+                problem = _link_problem(here / name, root, folder, "folder")
+                if problem:
+                    notices.append(f"{shown(here / name)} was not read: {problem}.")
+        for name in sorted(filenames):
+            path = here / name
+            if name.startswith(".") or path.suffix.lower() not in MEMBER_SUFFIXES:
+                continue
+            problem = _member_problem(path, root, folder)
+            if problem:
+                notices.append(f"{shown(path)} was not read: {problem}.")
+            else:
+                files.append(path)
+    return files
+
+
+def _link_problem(path: Path, root: Path, folder: Path, what: str) -> str:
+    """Why the link ``path`` is not followed: its target is gone, loops, or lies outside
+    the chosen folder (whose resolved path is ``root``); "" when it stays inside."""
+    try:
+        target = path.resolve(strict=True)
+    except FileNotFoundError:
+        return f"it is a broken link (it points to {os.readlink(path)}, which does not exist)"
+    except (OSError, RuntimeError):  # a loop: RuntimeError before Python 3.13
+        return "it is a link that leads back to itself"
+    if not target.is_relative_to(root):
+        return f"it is a link to a {what} outside {folder.name} ({target})"
+    return ""
+
+
+def _member_problem(path: Path, root: Path, folder: Path) -> str:
+    """Why a file found in the folder is not read, or "" to read it."""
+    if path.is_symlink():
+        problem = _link_problem(path, root, folder, "file")
+        if problem:
+            return problem
+    if not path.is_file():  # a FIFO would block the read, a device would never end
+        return "it is not a regular file"
+    if not os.access(path, os.R_OK):
+        return "it cannot be read (permission denied)"
+    return ""
 
 
 def collection_sha256(documents: Sequence[Document]) -> str:
@@ -147,13 +217,17 @@ def load_collection(
     options) and join them; a single file is returned as itself."""
     from app.documents.ingest import load_document
 
-    files = expand_paths(paths)
+    files, notices = scan_paths(paths)
     if not files:
         raise DocumentError("No documents given.", hint="Name files or folders to read.")
     documents = load_members(files, load or load_document)
     if len(documents) == 1:
-        return documents[0]
-    return build_collection(documents, name or default_name(files))
+        document = documents[0]
+        document.warnings[:0] = notices
+        return document
+    collection = build_collection(documents, name or default_name(files))
+    collection.warnings[:0] = notices  # first: what the collection lacks
+    return collection
 
 
 def load_members(files: Iterable[str | Path], reader: Callable[[Path], Document]) -> list[Document]:

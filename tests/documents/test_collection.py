@@ -3,9 +3,11 @@ reading order with a header line each; every offset maps back to its document an
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from app.documents.collection import expand_paths, header_line, load_collection
+from app.documents.collection import expand_paths, header_line, load_collection, scan_paths
 from app.documents.ingest import load_document
 from app.errors import DocumentError
 from tests.conftest import make_pdf
@@ -77,3 +79,93 @@ def test_a_bad_member_is_named(room):
 def test_one_file_is_read_as_itself(room):
     doc = load_collection([room / "b-memo.txt"])
     assert doc.kind != "collection" and not doc.members
+
+
+def test_a_link_out_of_the_folder_is_not_read_and_is_named(room, tmp_path):
+    secret = tmp_path / "elsewhere" / "passwd.txt"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    (room / "notes.txt").symlink_to(secret)
+    (room / "etc").symlink_to(secret.parent, target_is_directory=True)
+    doc = load_collection([room])
+    assert "root:x:0:0" not in doc.text and len(doc.members) == 3
+    assert any(
+        w.startswith("data-room/notes.txt was not read")
+        and "outside data-room" in w
+        and str(secret) in w
+        for w in doc.warnings
+    )
+    assert any(w.startswith("data-room/etc was not read") for w in doc.warnings)
+
+
+def test_broken_links_loops_and_odd_files_are_named_not_dropped(room):
+    (room / "broken.txt").symlink_to(room / "gone.txt")
+    (room / "loop.txt").symlink_to(room / "loop.txt")
+    os.mkfifo(room / "pipe.txt")  # reading it would block forever
+    files, notices = scan_paths([room])
+    assert [p.name for p in files] == ["a-lease.pdf", "b-memo.txt", "c-audit.pdf"]
+    assert notices == [
+        f"data-room/broken.txt was not read: it is a broken link (it points to "
+        f"{room / 'gone.txt'}, which does not exist).",
+        "data-room/loop.txt was not read: it is a link that leads back to itself.",
+        "data-room/pipe.txt was not read: it is not a regular file.",
+    ]
+
+
+def test_a_link_inside_the_folder_is_read_once(room):
+    (room / "sub").mkdir()
+    (room / "sub" / "memo-link.txt").symlink_to(room / "b-memo.txt")
+    (room / "z-audit.pdf").symlink_to("c-audit.pdf")
+    files, notices = scan_paths([room])
+    assert [p.name for p in files] == ["a-lease.pdf", "b-memo.txt", "c-audit.pdf"]
+    assert notices == []
+
+
+def test_an_unreadable_subfolder_is_named(room, monkeypatch):
+    (room / "locked").mkdir()
+    (room / "locked" / "x.txt").write_text("hidden from us", encoding="utf-8")
+    scandir = os.scandir
+
+    def denied(path="."):  # mode 000 does not stop root, who runs some test machines
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    doc = load_collection([room])
+    assert "hidden from us" not in doc.text
+    assert doc.warnings[0] == (
+        "data-room/locked was not read: the folder cannot be opened (Permission denied)."
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-000 folder anyway")
+def test_a_mode_000_subfolder_is_named(room):
+    locked = room / "locked"
+    locked.mkdir()
+    (locked / "x.txt").write_text("hidden", encoding="utf-8")
+    locked.chmod(0)
+    try:
+        _, notices = scan_paths([room])
+    finally:
+        locked.chmod(0o700)
+    assert notices == [
+        "data-room/locked was not read: the folder cannot be opened (Permission denied)."
+    ]
+
+
+def test_a_folder_of_only_outside_links_says_why_it_is_empty(tmp_path):
+    room = tmp_path / "room"
+    room.mkdir()
+    (room / "notes.txt").symlink_to("/etc/hostname")
+    with pytest.raises(DocumentError, match="holds no document.*notes.txt was not read"):
+        load_collection([room])
+
+
+def test_a_single_member_left_keeps_the_notice(tmp_path):
+    room = tmp_path / "room"
+    room.mkdir()
+    (room / "memo.txt").write_text("Memo.\n", encoding="utf-8")
+    (room / "notes.txt").symlink_to("/etc/hostname")
+    doc = load_collection([room])
+    assert doc.kind == "text" and doc.warnings[0].startswith("room/notes.txt was not read")
