@@ -10,6 +10,7 @@ entry 0600 because the cache holds the text of every document the user opened.
 from __future__ import annotations
 
 import contextlib
+import logging
 import pickle
 import re
 from pathlib import Path
@@ -20,6 +21,7 @@ from app.documents.model import Document
 FORMAT = 5  # bump when Document or the extraction changes: old entries are deleted
 _OLD = re.compile(r"-v(\d+)\.pickle$")
 _swept = False
+_log = logging.getLogger(__name__)
 
 
 def folder() -> Path:
@@ -58,11 +60,24 @@ def load(sha256: str, options: str) -> Document | None:
         _sweep(target.parent)
         with target.open("rb") as f:
             document = pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+    except OSError:  # no entry yet, or an unreadable cache folder: read the file itself
+        return None
+    except Exception as error:  # noqa: BLE001 - garbage unpickles into any error at all
+        _discard(target, f"cannot be unpickled ({type(error).__name__}: {error})")
         return None
     if not isinstance(document, Document) or document.protected:
+        _discard(target, "does not hold an unprotected document")
         return None
     return document
+
+
+def _discard(entry: Path, why: str) -> None:
+    """A bad entry (a disk error, a copy from another program) is only a cache miss: it is
+    deleted so the document is read again and stored afresh, never a document that cannot
+    be opened."""
+    _log.warning("cache entry %s %s: deleted, the document is read again", entry.name, why)
+    with contextlib.suppress(OSError):
+        entry.unlink(missing_ok=True)
 
 
 def store(document: Document, options: str) -> None:
