@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -138,6 +139,15 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["recent_files"] = list(self.recent_files)
+        return data
+
+    def for_record(self) -> dict[str, Any]:
+        """What a run stores of these settings, and its exported report shares: not the
+        recent files (other documents' paths), not a password written into the server URL
+        (it is sent as basic auth, never recorded)."""
+        data = self.to_dict()
+        del data["recent_files"]
+        data["remote_url"] = re.sub(r"//[^/@]*@", "//", data["remote_url"])
         return data
 
 

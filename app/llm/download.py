@@ -46,7 +46,7 @@ from app.llm.download_checks import (
     check_whole,
     expected_sha256,
 )
-from app.llm.download_errors import TOKEN_ENV, host_of, hub_error, network_error, safe_url
+from app.llm.download_errors import TOKEN_ENV, host_of, hub_error, network_error
 from app.llm.download_progress import (
     DownloadCancelled,
     DownloadProgress,
@@ -54,6 +54,7 @@ from app.llm.download_progress import (
     ProgressCallback,
     RateMeter,
 )
+from app.llm.httpclient import safe_url
 from app.llm.hub_client import cancel_reaches_blocked_reads, claim, configured_hub
 from app.llm.model_hash import remember_hash, sha256_of
 from app.llm.model_sources import (

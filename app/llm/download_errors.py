@@ -7,6 +7,7 @@ import urllib.parse
 from typing import Any
 
 from app.errors import UserError
+from app.llm.httpclient import safe_url
 
 log = logging.getLogger("app.llm.download")
 
@@ -103,16 +104,6 @@ def network_error(error: BaseException, url: str, timeout: float, resume: str = 
     if kind == "refused":
         return UserError(f"{host} refused the connection.", hint=f"{proxy_hint}{resume}")
     return UserError(f"Cannot download from {host}: {text}.", hint=f"{proxy_hint}{resume}")
-
-
-def safe_url(url: str) -> str:
-    """The URL without a query or credentials, for logs and messages (signed CDN URLs
-    and user:password@ never reach a log)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def host_of(url: str) -> str:

@@ -18,6 +18,7 @@ the one HTTP stack, so a frozen app carries one. Two rules hold for every client
 from __future__ import annotations
 
 import ssl
+import urllib.parse
 from functools import lru_cache
 from typing import Any
 
@@ -47,8 +48,10 @@ def make_client(
     timeout: httpx2.Timeout | float = 30.0,
     follow_redirects: bool = False,
     event_hooks: dict[str, list[Any]] | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> httpx2.Client:
     return httpx2.Client(
+        auth=auth,
         verify=tls_context(),
         trust_env=False,
         proxy=check_proxy(proxy) or None,
@@ -86,3 +89,25 @@ def failure_kind(error: BaseException) -> str:
     if isinstance(error, httpx2.RemoteProtocolError):
         return "dropped"
     return "other"
+
+
+def safe_url(url: str) -> str:
+    """The URL without a query or credentials, for logs, messages and what is stored
+    (signed CDN URLs and user:password@ never reach a log, a run record or an export)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address keeps its brackets
+        host = f"[{host}]"
+    if parts.port:
+        host += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def url_credentials(url: str) -> tuple[str, str] | None:
+    """The user and password written into a URL (http://user:pw@host), for HTTP basic
+    auth; None without."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.username:
+        return None
+    unquote = urllib.parse.unquote
+    return unquote(parts.username), unquote(parts.password or "")

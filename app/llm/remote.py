@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -42,7 +43,7 @@ from app.llm.backend import (
     Sampling,
     split_thinking,
 )
-from app.llm.httpclient import CONNECT_S, make_client
+from app.llm.httpclient import CONNECT_S, make_client, safe_url, url_credentials
 from app.llm.loopguard import RepetitionGuard
 from app.llm.remote_errors import (
     PROXY_HINT,
@@ -61,6 +62,20 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 log = logging.getLogger("app.llm")
+
+
+def _all(traces: Sequence[Callable[[str, dict[str, Any]], None]]) -> Callable[..., None]:
+    """One httpcore ``trace`` that calls each of ``traces``."""
+
+    def trace(name: str, info: dict[str, Any]) -> None:
+        for each in traces:
+            each(name, info)
+
+    return trace
+
+
+class _Expired(Exception):
+    """Raised inside a JSON request whose whole answer took longer than the silence limit."""
 
 
 FIRST_TOKEN_S = 120.0  # Settings.remote_timeout_s
@@ -90,8 +105,12 @@ class RemoteBackend:
     ) -> None:
         """Connects and asks the server what it serves; ``cancel`` stops that at once,
         even while a server does not answer (app.errors.Cancelled)."""
-        self.base_url = normalize_url(base_url)
-        check_url(self.base_url)
+        url = normalize_url(base_url)
+        check_url(url)
+        # A user:password@ in the URL is sent as basic auth, and kept out of the URL the
+        # run records, the log and the messages show.
+        credentials = url_credentials(url)
+        self.base_url = safe_url(url)
         self.api_key = api_key
         self.first_token_s = first_token_s
         self.silence_s = silence_s
@@ -102,7 +121,7 @@ class RemoteBackend:
         # own deadlines (first token, silence) are enforced by the caller's loop.
         timeout = httpx2.Timeout(max(first_token_s, silence_s) + 5, connect=connect_timeout_s)
         try:
-            self._client = make_client(proxy=proxy, timeout=timeout)
+            self._client = make_client(proxy=proxy, timeout=timeout, auth=credentials)
         except ValueError as error:
             raise BackendError(f"Invalid proxy {proxy!r}: {error}.", hint=PROXY_HINT) from None
         # Learnt on the first answer with a bare `</think>`: the chat template opens the
@@ -181,6 +200,13 @@ class RemoteBackend:
                 cancel.raise_if_cancelled()
             time.sleep(0.05)
 
+    def _too_slow(self, path: str) -> BackendError:
+        return BackendError(
+            f"The server at {self.base_url} did not answer {path} within {self.silence_s:g} s.",
+            hint="It may be overloaded or stuck; try again later, or raise the silence limit "
+            "in Settings.",
+        )
+
     def _json(
         self, method: str, path: str, payload: Any = None, *, missing_ok: bool = False
     ) -> Any:
@@ -188,31 +214,36 @@ class RemoteBackend:
         url = self.base_url + path
         timeout = httpx2.Timeout(self.silence_s, connect=self.connect_timeout_s)
         for attempt in range(self.retries + 1):
+            # The read timeout bounds each read; this bounds the whole answer, which a
+            # server trickling its headers a byte at a time would otherwise never end.
+            expiry = Abortable(_Expired)
+            timer = threading.Timer(self.silence_s, expiry.abort)
+            timer.daemon = True
+            traces = [expiry.trace, *([self._probing.trace] if self._probing else [])]
+            timer.start()
             try:
-                trace = {"trace": self._probing.trace} if self._probing else None
                 response = self._client.request(
                     method,
                     url,
                     json=payload,
                     headers=self._headers(False),
                     timeout=timeout,
-                    extensions=trace,
+                    extensions={"trace": _all(traces)},
                 )
                 break
-            except httpx2.TimeoutException as error:
+            except (httpx2.TimeoutException, _Expired) as error:
                 if isinstance(error, httpx2.ConnectTimeout):
                     self._backoff(attempt, error, self._connect_cancel)
                     continue
-                raise BackendError(
-                    f"The server at {self.base_url} sent nothing for {self.silence_s:g} s "
-                    f"when asked for {path}.",
-                    hint="It may be overloaded or stuck; try again later, or raise the "
-                    "silence limit in Settings.",
-                ) from None
+                raise self._too_slow(path) from None
             except httpx2.TransportError as error:
+                if expiry.aborted.is_set():  # the socket shut by the expiry, mid-read
+                    raise self._too_slow(path) from None
                 if not never_answered(error):
                     raise network_error(error, self.base_url, proxy=self.proxy) from None
                 self._backoff(attempt, error, self._connect_cancel)
+            finally:
+                timer.cancel()
         status = response.status_code
         if missing_ok and 400 <= status < 500 and status not in (401, 403):
             return None

@@ -27,16 +27,19 @@ def normalize_url(base_url: str) -> str:
 
 
 def check_url(url: str) -> None:
-    parts = urlsplit(url)
+    """A BackendError for what is not an http(s) server URL; the message never repeats a
+    password written into it."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError as error:  # "Invalid IPv6 URL", a port that is not a number
+        raise BackendError(f"The server URL is not valid: {error}.", hint=URL_HINT) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = url.rpartition("@")[2] if parts.password else url
         raise BackendError(
-            f"{url or '(empty)'} is not a server URL.",
+            f"{shown or '(empty)'} is not a server URL.",
             hint="Enter the server's base URL in Settings, e.g. http://host:8080",
         )
-    try:
-        parts.port  # noqa: B018 - raises for a port that is not a number
-    except ValueError as error:
-        raise BackendError(f"{url} has an invalid port: {error}", hint=URL_HINT) from None
 
 
 # -- errors -------------------------------------------------------------------------------

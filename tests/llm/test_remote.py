@@ -468,7 +468,7 @@ def silent_listener(backlog_full: bool = False) -> Iterator[str]:
 def test_a_server_that_accepts_and_never_answers_fails_in_bounded_time():
     with silent_listener() as url:
         started = time.monotonic()
-        with pytest.raises(BackendError, match="sent nothing for 1 s") as error:
+        with pytest.raises(BackendError, match="did not answer .* within 1 s") as error:
             RemoteBackend(url, silence_s=1, first_token_s=1)
     assert time.monotonic() - started < 3
     assert "silence limit in Settings" in str(error.value)
@@ -728,3 +728,62 @@ def test_a_ca_file_from_the_environment_is_not_trusted(untrusted_https, tmp_path
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "server.pem"))  # the server's own
     with pytest.raises(BackendError, match="secure connection"):
         RemoteBackend(untrusted_https, retries=0)
+
+
+def test_a_password_in_the_url_is_sent_as_basic_auth_and_never_recorded(stub, caplog):
+    import base64
+    import logging
+
+    from app.settings import Settings
+
+    caplog.set_level(logging.INFO)
+    url = stub.url.replace("http://", "http://alice:S3cret%21@")
+    stub.routes["/v1/chat/completions"] = answer(chunk(content="hi"), chunk("stop"))
+    backend = RemoteBackend(url, retries=0)
+    pieces, completion = run(backend, Sampling(max_tokens=8))
+    assert completion.content == "hi"
+    expected = "Basic " + base64.b64encode(b"alice:S3cret!").decode()
+    assert all(headers.get("Authorization") == expected for _, headers, _ in stub.requests)
+    assert backend.base_url == stub.url and backend.identity.path == stub.url
+    assert "S3cret" not in caplog.text and "alice" not in caplog.text
+    recorded = Settings(backend="remote", remote_url=url, recent_files=("/x/other.pdf",))
+    record = recorded.for_record()
+    assert record["remote_url"] == stub.url and "recent_files" not in record
+    backend.close()
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://host:port", "http://u:pw@"])
+def test_a_malformed_url_is_a_clear_error_that_does_not_repeat_a_password(url):
+    with pytest.raises(BackendError) as error:
+        RemoteBackend(url, retries=0)
+    assert "pw" not in str(error.value) and error.value.hint
+
+
+def test_a_server_trickling_its_headers_fails_in_bounded_time():
+    """Each read gets a byte well within the read timeout, forever: the answer as a whole
+    is bounded by the silence limit."""
+    import socket
+
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while not stop.wait(0.1):
+                try:
+                    conn.sendall(b"a")
+                except OSError:
+                    return
+
+    threading.Thread(target=trickle, daemon=True).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(BackendError, match="did not answer /v1/models within 1 s"):
+            RemoteBackend(f"http://127.0.0.1:{server.getsockname()[1]}", silence_s=1, retries=0)
+    finally:
+        stop.set()
+        server.close()
+    assert time.monotonic() - started < 3
