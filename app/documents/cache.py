@@ -18,7 +18,7 @@ from pathlib import Path
 from app import paths, private
 from app.documents.model import Document
 
-FORMAT = 5  # bump when Document or the extraction changes: old entries are deleted
+FORMAT = 6  # bump when Document or the extraction changes: old entries are deleted
 _OLD = re.compile(r"-v(\d+)\.pickle$")
 _swept = False
 _log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.documents.pdf import ocr_available
-from app.documents.sniff import IMAGE_KINDS, Sniffed, sniff
+from app.documents.sniff import IMAGE_KINDS, Sniffed, looks_like_markup, sniff
 from app.documents.text import decode_text
 from app.errors import DocumentError
 
@@ -119,6 +119,9 @@ def choose_format(name: str, suffix: str, data: bytes, *, ocr: bool) -> Format:
         return Format("text", "text", (_notice(name, suffix, sniffed, "text"),))
     if named is not None and named[0] in _PYMUPDF_KINDS and sniffed.kind in _VAGUE:
         return Format("pymupdf", named[0])
+    html_named = named is not None and named[0] == "html"
+    if html_named and sniffed.kind == "text" and looks_like_markup(data):
+        return Format("html", "html")  # a page fragment: tags, but no <html> to sniff
     if named is not None and named[0] == "docx" and sniffed.kind == "zip":
         return Format("docx", "docx")  # a package without its main part: docx.py says so
     if sniffed.kind in IMAGE_KINDS and sniffed.kind != "heic" and ocr and ocr_available():

@@ -69,6 +69,14 @@ def _ole_kind(data: bytes) -> Sniffed:
 
 
 _HTML_START = re.compile(rb"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)[\s>]", re.I | re.S)
+# Elements a page fragment is made of (a saved snippet, an e-mail body, a CMS export has
+# no <html>/<head>/<body>): matched only in a file named .html/.htm, see looks_like_markup.
+_HTML_TAG = re.compile(
+    rb"</?(p|div|span|a|b|i|u|em|strong|br|hr|h[1-6]|ul|ol|li|dl|dt|dd|table|thead|tbody|"
+    rb"tr|td|th|img|pre|code|blockquote|section|article|header|footer|nav|main|aside|"
+    rb"figure|form|title|meta|link|style|script|font|center|sup|sub|small)(\s[^>]*)?/?>",
+    re.I,
+)
 _XML_DECL = re.compile(rb"\s*<\?xml[^>]*\?>", re.I)
 _FB2 = re.compile(rb"\s*(<\?xml[^>]*\?>)?\s*<FictionBook[\s>]")
 
@@ -135,3 +143,10 @@ def sniff(data: bytes) -> Sniffed:
     if _HTML_START.match(head, declaration.end() if declaration else 0):
         return Sniffed("html", "a web page (HTML)")
     return Sniffed("text", "plain text")
+
+
+def looks_like_markup(data: bytes) -> bool:
+    """Whether text bytes hold HTML elements (at least two tags): a fragment without a
+    doctype or <html>, which sniff calls text. Asked only when the name says HTML, since
+    plain text may quote a tag or two."""
+    return len(_HTML_TAG.findall(_bom_text(data))) >= 2

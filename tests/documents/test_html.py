@@ -227,3 +227,27 @@ def test_large_edgar_filing_pages_tables_hidden_facts_and_speed(tmp_path):
     spans = [s for s in doc.spans if s.start <= start < s.end]
     assert len(spans) == 1 and spans[0].page == 777
     assert doc.text[spans[0].start :].startswith(phrase)
+
+
+@pytest.mark.parametrize("name", ["frag.html", "frag.htm", "frag.xhtml"])
+def test_a_page_fragment_named_html_is_read_as_html(tmp_path, name):
+    # No doctype, <html>, <head> or <body>: a saved snippet, a CMS export.
+    path = tmp_path / name
+    path.write_text(
+        '<div class="x"><p>Hello <b>world</b></p><script>var s = 1;</script>'
+        "<table><tr><td>a</td><td>b</td></tr></table></div>\n",
+        encoding="utf-8",
+    )
+    doc = load_document(path)
+    assert doc.kind == "html" and not doc.warnings
+    assert "Hello world" in doc.text and "a | b" in doc.text
+    assert "<" not in doc.text and "var s" not in doc.text
+
+
+def test_markup_in_a_text_file_stays_text(tmp_path):
+    (tmp_path / "notes.txt").write_text("<p>Hello <b>world</b></p>\n", encoding="utf-8")
+    assert load_document(tmp_path / "notes.txt").text.startswith("<p>Hello <b>")
+    # a .html holding prose that mentions one tag is still text, and says so
+    (tmp_path / "notes.html").write_text("Use the <b> tag for bold.\n", encoding="utf-8")
+    doc = load_document(tmp_path / "notes.html")
+    assert doc.kind == "text" and "read as plain text" in doc.warnings[0]
