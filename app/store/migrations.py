@@ -8,6 +8,7 @@ instances started at once on a new file cannot both apply the same migration."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 M1_CORE = """
@@ -258,8 +259,14 @@ def check(db: sqlite3.Connection) -> str:
         db.execute("BEGIN")
         try:
             kind = ownership(db)
-        finally:
-            db.execute("COMMIT")
+        except BaseException:
+            # the first error is the one to report (a COMMIT after a failed read would
+            # only say that no transaction is active)
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
     if kind == FOREIGN:
         raise ForeignSchema()
     version = schema_version(db)
