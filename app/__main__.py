@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from app.errors import UserError, describe_error, environment_error
@@ -32,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:
+        # Whoever read the output has gone (`python -m app text F | head`): stop quietly,
+        # as Unix tools do; stdout goes nowhere so that exiting does not fail on it again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
     except Exception as error:  # noqa: BLE001 - a bug: its traceback goes to the log
         what = f"python -m app {args.command}" if args.command else "python -m app"
         print(f"Error: {describe_error(error, what)}", file=sys.stderr)

@@ -37,10 +37,16 @@ def tighten(path: Path, mode: int = FILE_MODE) -> None:
             path.chmod(stat.S_IMODE(info.st_mode) & mode)
 
 
+# A link where one of our files should be is never followed: writing through it would
+# change (and chmod) a file elsewhere, e.g. a link planted in a folder a report goes to.
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
 def opener(path: str, flags: int) -> int:
     """For ``open(..., opener=opener)``: a new file is created 0600 from the start (no
-    window in which it is world-readable), an existing one is tightened."""
-    fd = os.open(path, flags, FILE_MODE)
+    window in which it is world-readable), an existing one is tightened; a symbolic link
+    in its place is refused (OSError ELOOP), not followed."""
+    fd = os.open(path, flags | NO_FOLLOW, FILE_MODE)
     if POSIX:
         with contextlib.suppress(OSError):
             if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:

@@ -9,12 +9,14 @@ someone else can check or re-run it.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app import private
 from app.documents.model import Member
+from app.errors import UserError
 from app.evidence.provenance import cite_answer
 from app.records import Evidence, Mode, RunRecord
 
@@ -240,10 +242,18 @@ def to_markdown(data: dict[str, Any]) -> str:
 
 
 def write_reports(data: dict[str, Any], folder: Path, stem: str) -> dict[str, Path]:
-    """Writes <stem>.md, <stem>.pdf and <stem>.json into ``folder``."""
+    """Writes <stem>.md, <stem>.pdf and <stem>.json into ``folder`` (created if missing).
+    Each is written beside its place and renamed into it: a report exported again
+    replaces the old one, and a link planted where one goes is replaced, not followed."""
     from app.evidence.pdf_export import markdown_to_pdf
 
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError, FileNotFoundError):
+        raise UserError(
+            f"Cannot write the report into {folder}: it is a file, or inside one.",
+            hint="Give a folder for the report (it is created if missing).",
+        ) from None
     markdown = to_markdown(data)
     paths = {
         "md": folder / f"{stem}.md",
@@ -252,11 +262,14 @@ def write_reports(data: dict[str, Any], folder: Path, stem: str) -> dict[str, Pa
     }
     # Owner-only (0600), like the database they come from: they quote the document,
     # possibly a password-protected one. Sharing one is then a deliberate copy.
-    with open(paths["md"], "w", encoding="utf-8", opener=private.opener) as out:
-        out.write(markdown)
-    with open(paths["json"], "w", encoding="utf-8", opener=private.opener) as out:
-        out.write(json.dumps(data, indent=2, ensure_ascii=False))
-    private.create_private(paths["pdf"])  # PyMuPDF keeps an existing file's mode
-    markdown_to_pdf(markdown, paths["pdf"])
-    private.tighten(paths["pdf"])
+    private.write_file(paths["md"], markdown.encode("utf-8"))
+    private.write_file(paths["json"], json.dumps(data, indent=2, ensure_ascii=False).encode())
+    pdf = paths["pdf"].with_name(f".{stem}.{os.getpid()}.pdf")
+    try:
+        private.create_private(pdf)  # PyMuPDF keeps an existing file's mode
+        markdown_to_pdf(markdown, pdf)
+        private.tighten(pdf)
+        os.replace(pdf, paths["pdf"])
+    finally:
+        pdf.unlink(missing_ok=True)
     return paths

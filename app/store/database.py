@@ -145,11 +145,13 @@ class Store(StoreBase):
             where.append("s.document_id = ?")
             params.append(document_id)
         if search:
-            like = f"%{search}%"
+            # The words as typed: "%" and "_" are characters to find, not wildcards.
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = f"%{escaped}%"
             where.append(
-                "(s.title LIKE ? OR EXISTS (SELECT 1 FROM runs r LEFT JOIN answers a ON "
-                "a.run_id = r.id WHERE r.session_id = s.id AND (r.question LIKE ? OR "
-                "a.text LIKE ?)))"
+                "(s.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM runs r LEFT JOIN "
+                "answers a ON a.run_id = r.id WHERE r.session_id = s.id AND (r.question "
+                "LIKE ? ESCAPE '\\' OR a.text LIKE ? ESCAPE '\\')))"
             )
             params += [like, like, like]
         clause = f"WHERE {' AND '.join(where)}" if where else ""

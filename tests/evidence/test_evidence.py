@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import jsonschema
 import pymupdf
+import pytest
 
 from app.agent.engine import Engine
 from app.agent.events import RunFinished
@@ -105,3 +106,41 @@ def test_export_writes_markdown_pdf_and_a_valid_bundle(tmp_path, store):
     text = "".join(page.get_text() for page in pymupdf.open(paths["pdf"]))
     assert "The storm damaged 3 bridges" in " ".join(text.split())
     assert data["run"]["coverage"]["pages_read"] == 6
+
+
+def test_export_replaces_a_planted_link_instead_of_writing_through_it(tmp_path, store):
+    """A link where a report goes (planted, or left by someone) is replaced by the report:
+    the file it points to keeps its content and mode."""
+    import os
+    import stat
+
+    from app.evidence.report import export_run
+
+    _, run = run_memory_agent(tmp_path, store)
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    victim.chmod(0o644)
+    for suffix in ("md", "json", "pdf"):
+        os.symlink(victim, out / f"run-{run.id}.{suffix}")
+    paths = export_run(store, run.id, out)
+    assert victim.read_text() == "mine" and stat.S_IMODE(victim.stat().st_mode) == 0o644
+    for path in paths.values():
+        assert not path.is_symlink() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "What was damaged?" in paths["md"].read_text()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths.values())
+    again = export_run(store, run.id, out)  # exported again: replaced, nothing left over
+    assert again == paths and len(list(out.iterdir())) == 3
+
+
+def test_export_into_a_file_says_to_give_a_folder(tmp_path, store):
+    from app.errors import UserError
+    from app.evidence.report import export_run
+
+    _, run = run_memory_agent(tmp_path, store)
+    a_file = tmp_path / "report.md"
+    a_file.write_text("x")
+    for where in (a_file, a_file / "sub"):
+        with pytest.raises(UserError, match="Give a folder"):
+            export_run(store, run.id, where)

@@ -264,3 +264,19 @@ def test_a_kill_during_writes_leaves_a_sound_database(tmp_path):
     # the killed process no longer holds the run: it was interrupted, however recent
     assert store.get_run(run_id).status == "interrupted"
     assert store.mark_stale_running_as_interrupted() == 1
+
+
+def test_history_search_finds_the_characters_typed_not_wildcards(store):
+    doc_id = store.add_document(
+        Document(path="/t.txt", sha256="s1", kind="text", title="t", text="x")
+    )
+    titles = ["Growth of 50% in 2024?", "Plain question", "file_name mentioned", "back\\slash"]
+    ids = {title: store.create_session(doc_id, title) for title in titles}
+
+    def found(search: str) -> set[int]:
+        return {row["id"] for row in store.list_sessions(search=search)}
+
+    assert found("%") == {ids["Growth of 50% in 2024?"]}
+    assert found("_") == {ids["file_name mentioned"]}
+    assert found("\\") == {ids["back\\slash"]}
+    assert found("question") == {ids["Plain question"]}
