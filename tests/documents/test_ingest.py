@@ -116,6 +116,11 @@ def test_missing_folder_and_empty_files(tmp_path):
         ("utf-16-le", b"\xff\xfe"),
         ("utf-16-be", b"\xfe\xff"),
         ("utf-16-le", b""),
+        ("utf-16-be", b""),
+        ("utf-32-le", b"\xff\xfe\x00\x00"),
+        ("utf-32-be", b"\x00\x00\xfe\xff"),
+        ("utf-32-le", b""),  # README: "UTF-8/16/32 with or without BOM"
+        ("utf-32-be", b""),
         ("cp1252", b""),
         ("gb18030", b""),
     ],
