@@ -73,10 +73,15 @@ class ForeignDatabase(StoreError):
     """A SQLite file that belongs to another program (or a damaged file): left untouched."""
 
 
-class BackendError(UserError):
-    """A remote server that cannot be reached or answered with an error."""
+class NetworkError(UserError):
+    """A server that cannot be reached or answered with an error: a model download's
+    (the Hub, a mirror) or the remote backend's."""
 
     exit_code = 6
+
+
+class BackendError(NetworkError):
+    """The remote backend's server cannot be reached or answered with an error."""
 
 
 class Cancelled(Exception):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,8 +33,8 @@ def test_permission_and_read_only_say_what_to_do():
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
-def test_exporting_onto_a_full_disk_exits_2_saying_so(tmp_path, monkeypatch):
-    """`export` through the real command line, its Markdown file on a full disk."""
+def test_exporting_onto_a_full_disk_exits_2_saying_so(tmp_path, monkeypatch, capsys):
+    """`export` through the command line's entry point, its Markdown file on a full disk."""
     import os
 
     from app.documents.model import Document
@@ -52,15 +51,16 @@ def test_exporting_onto_a_full_disk_exits_2_saying_so(tmp_path, monkeypatch):
     question = Question("q", "q", "", Mode.SINGLE_PASS)
     run_id = store.create_run(session, doc_id, question, Mode.SINGLE_PASS, "", model, {}, [])
     store.close()
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / f"run-{run_id}.md").symlink_to("/dev/full")
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "export", str(run_id), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-    )
+    # The report's first file meets a full disk (ENOSPC, as /dev/full gives it; a link
+    # to /dev/full no longer works: a link where a report goes is replaced, not followed).
+    from app import private
+    from app.__main__ import main
+
+    def full(path, data, **_):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(private, "write_file", full)
+    code = main(["export", str(run_id), "--out", str(tmp_path / "out")])
+    done = subprocess.CompletedProcess([], code, "", capsys.readouterr().err)
     assert done.returncode == 2, done.stderr
     assert "The disk is full" in done.stderr and "error id" not in done.stderr

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from app import paths
-from app.errors import Cancelled, ModelError, UserError
+from app.errors import Cancelled, ModelError, NetworkError, UserError
 from app.llm.backend import CancelToken
 from app.llm.download_checks import (
     HashingFile,
@@ -357,12 +357,12 @@ class _Download:
             )
         return "Run the download again, or download in a browser and use Import."
 
-    def _cut(self, error: BaseException | None) -> UserError:
+    def _cut(self, error: BaseException | None) -> NetworkError:
         done = self.part.stat().st_size if self.part.exists() else 0
         total = f" of {human_size(self.total)}" if self.total else ""
         why = f" ({error})" if error is not None else ""
         log.info("download: connection lost at %d bytes%s", done, why)
-        return UserError(
+        return NetworkError(
             f"The connection to {self.host} was lost after {human_size(done)}{total}{why}.",
             hint=self._resume_hint(),
         )

@@ -6,7 +6,7 @@ import logging
 import urllib.parse
 from typing import Any
 
-from app.errors import UserError
+from app.errors import NetworkError, UserError
 from app.llm.httpclient import safe_url
 
 log = logging.getLogger("app.llm.download")
@@ -57,11 +57,13 @@ def hub_error(error: Any, url: str, repo: str, resume: str = "") -> UserError:
             f"access token and set {TOKEN_ENV}; or download the .gguf there and use Import.",
         )
     if status == 429:
-        return UserError(
+        return NetworkError(
             f"{host} is limiting downloads (HTTP 429).", hint="Wait a few minutes. " + resume
         )
     if status >= 500:
-        return UserError(f"{host} had an error (HTTP {status}).", hint="Try again later. " + resume)
+        return NetworkError(
+            f"{host} had an error (HTTP {status}).", hint="Try again later. " + resume
+        )
     return UserError(f"{host} answered HTTP {status} for {safe_url(url)}.", hint=resume)
 
 
@@ -81,29 +83,29 @@ def network_error(error: BaseException, url: str, timeout: float, resume: str = 
     proxy_hint += "variables are not used). "
     kind = failure_kind(error)
     if kind == "dns":
-        return UserError(
+        return NetworkError(
             f"Cannot find {host}: no network connection, or DNS is not working.",
             hint=f"Check the connection. {proxy_hint}{resume}",
         )
     if kind == "tls":
-        return UserError(
+        return NetworkError(
             f"A secure connection to {host} failed ({text}).",
             hint="A proxy or firewall may be intercepting HTTPS: its certificate must be "
             f"installed in the system's certificate store. {resume}",
         )
     if kind == "timeout":
-        return UserError(
+        return NetworkError(
             f"{host} did not answer in time{f' ({timeout:g} s)' if timeout else ''}.",
             hint=f"The network may be slow or blocked. {proxy_hint}{resume}",
         )
     if kind == "proxy":
-        return UserError(
+        return NetworkError(
             f"The proxy refused the connection to {host} ({text}).",
             hint=f"Check the proxy in Settings (leave it empty to connect directly). {resume}",
         )
     if kind == "refused":
-        return UserError(f"{host} refused the connection.", hint=f"{proxy_hint}{resume}")
-    return UserError(f"Cannot download from {host}: {text}.", hint=f"{proxy_hint}{resume}")
+        return NetworkError(f"{host} refused the connection.", hint=f"{proxy_hint}{resume}")
+    return NetworkError(f"Cannot download from {host}: {text}.", hint=f"{proxy_hint}{resume}")
 
 
 def host_of(url: str) -> str:

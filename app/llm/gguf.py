@@ -167,8 +167,8 @@ def check_model_file(path: str | Path) -> Path:
     except OSError as error:
         raise ModelError(
             f"The model file {model.name} cannot be read: {error.strerror}.",
-            hint="Check the file's permissions (it must be readable by you), or copy it "
-            "into the models folder with `python -m app models --import FILE`.",
+            hint="Check the file's permissions: it must be readable by you (ask whoever "
+            "owns it, or copy it somewhere you can read it).",
         ) from error
     if magic != MAGIC:
         raise ModelError(

@@ -28,10 +28,13 @@ def api_key_for(url: str) -> str | None:
 def api_key_from_keyring(url: str) -> str | None:
     """The API key stored for this server, or None (also when no keyring is available)."""
     import keyring
-    from keyring.errors import KeyringError
+    from keyring.errors import KeyringError, NoKeyringError
 
     try:
         return keyring.get_password(KEYRING_SERVICE, normalize_url(url)) or None
+    except NoKeyringError:  # a headless machine: expected, QWENLONG_READER_API_KEY serves
+        log.info("no keyring on this machine: no saved API key (%s may give one)", API_KEY_ENV)
+        return None
     except (KeyringError, RuntimeError) as error:
         log.warning("could not read the API key from the keyring: %s", error)
         return None

@@ -471,6 +471,7 @@ def test_nothing_answers():
     with pytest.raises(UserError, match="refused the connection") as error:
         download_model("Q4_K_M")
     assert "proxy" in str(error.value) and time.monotonic() - started < 10
+    assert error.value.exit_code == 6  # a network problem, as the README's exit codes say
 
 
 def test_an_untrusted_certificate_names_the_system_store(untrusted_https):

@@ -787,3 +787,20 @@ def test_a_server_trickling_its_headers_fails_in_bounded_time():
         stop.set()
         server.close()
     assert time.monotonic() - started < 3
+
+
+def test_a_machine_without_a_keyring_is_not_warned_about_on_every_run(caplog):
+    """A headless server has no keyring: that is expected, not a warning on the console."""
+    import logging
+
+    from keyring.backends.fail import Keyring as NoKeyring
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(NoKeyring())
+    try:
+        with caplog.at_level(logging.INFO, logger="app.llm"):
+            assert api_key_from_keyring("http://team-server:8080") is None
+    finally:
+        keyring.set_keyring(previous)
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+    assert API_KEY_ENV in caplog.text
