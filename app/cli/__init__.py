@@ -20,7 +20,8 @@ from app.records import Mode
 
 PASSWORD_HELP = (
     "password of an encrypted PDF; may be repeated: each is tried on each protected file "
-    "of a collection"
+    "of a collection. '-' asks for it on the terminal (not shown, not kept in the shell's "
+    "history); QWENLONG_READER_PASSWORD gives one too"
 )
 
 

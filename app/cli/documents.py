@@ -4,6 +4,7 @@ several), a named collection, or a stored run's document read again from disk.""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from app.documents.ingest import load_with_passwords
@@ -19,7 +20,7 @@ def split_documents(values: list[str]) -> tuple[list[str], list[str]]:
     count = 1
     while count < len(values) - 1 and Path(values[count]).expanduser().exists():
         count += 1
-    files, questions = values[:count], values[count:]
+    files, questions = values[:count], [q for q in values[count:] if q.strip()]
     if not questions:
         raise UserError(
             "No question given.", hint='Usage: python -m app ask FILE... "your question"'
@@ -27,12 +28,33 @@ def split_documents(values: list[str]) -> tuple[list[str], list[str]]:
     return files, questions
 
 
+# A password on the command line is seen by `ps` and kept in the shell's history: this
+# variable, or `--password -` (asked on the terminal, not echoed), keeps it out of both.
+PASSWORD_ENV = "QWENLONG_READER_PASSWORD"
+
+
 def given_passwords(args: argparse.Namespace) -> list[str]:
-    """``--password``, given any number of times: each is tried on each protected file."""
+    """``--password``, given any number of times (``-``: asked on the terminal), then
+    QWENLONG_READER_PASSWORD: each is tried on each protected file. Asked once per
+    command, however many files it opens."""
+    cached = getattr(args, "_passwords", None)
+    if cached is not None:
+        return list(cached)
     value = getattr(args, "password", None)
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)
+    values = [] if value is None else [value] if isinstance(value, str) else list(value)
+    passwords = []
+    for given in values:
+        if given == "-":
+            import getpass
+
+            given = getpass.getpass("Password of the protected document (not shown): ")
+        if given and given not in passwords:
+            passwords.append(given)
+    from_env = os.environ.get(PASSWORD_ENV, "")
+    if from_env and from_env not in passwords:
+        passwords.append(from_env)
+    args._passwords = passwords
+    return list(passwords)
 
 
 def read_one(args: argparse.Namespace, path: str | Path) -> Document:

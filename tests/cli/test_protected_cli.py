@@ -154,3 +154,45 @@ def test_resume_reads_a_stored_collection_again_with_each_password(tmp_path, sto
     args = argparse.Namespace(password=[AUDIT_PW], accept_damaged=False)
     with pytest.raises(PasswordRequired, match="^a-lease.pdf: The password for a-lease"):
         reload_document(store, args, doc_id, row, "run 1")
+
+
+def test_a_password_can_stay_off_the_command_line(tmp_path, env, tiny_model):
+    """QWENLONG_READER_PASSWORD, or `--password -` answered on the terminal: `ps` and the
+    shell's history never see it. (Here the "terminal" is the child's controlling tty
+    replaced by a pseudo-terminal.)"""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    path = vault(tmp_path)
+    ask = ["ask", str(path), "What is the combination?", "--model", str(tiny_model)]
+    ask += ["--mode", "single_pass", "--ctx", "2048", "--max-new-tokens", "8"]
+    by_env = run_app(*ask, env={**env, "QWENLONG_READER_PASSWORD": "s3cret"})
+    assert by_env.returncode == 0, by_env.stderr
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "app", *ask, "--password", "-"],
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+        preexec_fn=lambda: __import__("fcntl").ioctl(0, __import__("termios").TIOCSCTTY, 0),
+    )
+    os.close(follower)
+    prompt = b""
+    while b"not shown" not in prompt:
+        prompt += os.read(leader, 1024)
+    os.write(leader, b"s3cret\n")
+    out, err = child.communicate(timeout=120)
+    os.close(leader)
+    assert child.returncode == 0, err
+    assert b"== Answer ==" in out
+
+
+def test_an_empty_question_is_refused_before_anything_runs(tmp_path, env):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Some notes.")
+    done = run_app("ask", str(notes), "  ", env=env)
+    assert done.returncode == 2 and "No question given" in done.stderr
