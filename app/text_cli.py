@@ -43,6 +43,11 @@ def add_text_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("file")
     parser.add_argument("--pages", metavar="A-B", help="only these pages: 3, 2-5 or 4-")
     parser.add_argument("--password", help="password of an encrypted PDF")
+    parser.add_argument(
+        "--accept-damaged",
+        action="store_true",
+        help="read only the pages of a damaged file that survived (else exit code 7)",
+    )
     # Default: what the window does, from Settings; these override it for one run.
     parser.add_argument(
         "--drop-headers-footers",
@@ -72,6 +77,7 @@ def cmd_text(args: argparse.Namespace) -> int:
             else args.drop_headers_footers
         ),
         ocr=settings.ocr if args.ocr is None else args.ocr,
+        accept_damaged=args.accept_damaged,  # the damaged-file hint names this flag
     )
     for warning in document.warnings:
         print(f"Notice: {warning}", file=sys.stderr)

@@ -32,7 +32,7 @@ from lxml import etree
 
 from app.documents.docx_lists import Prefixes
 from app.documents.docx_text import PAGE_BREAK, W_P, W_TYPE, W_VAL, Notes, pieces, plain, text_of
-from app.documents.model import Document
+from app.documents.model import DamagedFile, Document
 from app.documents.reflow import PageBuilder
 from app.errors import DocumentError
 
@@ -199,14 +199,14 @@ def docx_document(
     # malformed packages with whatever its code meets (AttributeError on a bare <Types/>,
     # KeyError on a missing part): all of them mean the file, not this app, is broken.
     except Exception as error:
-        raise DocumentError(
+        raise DamagedFile(
             f"{name} is damaged: it is not a Word document python-docx can open ({error}).",
             hint="Open it in Word or LibreOffice and save it again as .docx, or as PDF.",
         ) from error
     try:
         builder = _Reader(document, drop_headers_footers).read()
     except (KeyError, ValueError, etree.XMLSyntaxError) as error:
-        raise DocumentError(
+        raise DamagedFile(
             f"{name} is damaged: part of the Word document cannot be read ({error}).",
             hint="Open it in Word or LibreOffice and save it again as .docx, or as PDF.",
         ) from error

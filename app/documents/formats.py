@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.documents.model import DamagedFile
 from app.documents.pdf import ocr_available
 from app.documents.sniff import IMAGE_KINDS, Sniffed, looks_like_markup, sniff
 from app.documents.text import decode_text
@@ -111,7 +112,7 @@ def choose_format(name: str, suffix: str, data: bytes, *, ocr: bool) -> Format:
         try:
             decode_text(data[:65536], name)
         except DocumentError:
-            raise DocumentError(
+            raise DamagedFile(  # zeros from an interrupted copy, more often than a lie
                 f"{name} is damaged or not {named[1]}: its content does not start the way "
                 "such a file does.",
                 hint="Re-download or re-export it.",

@@ -17,11 +17,17 @@ from app.errors import DocumentError
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in PDF points
 
 
-class DocumentDamaged(DocumentError):
-    """A damaged file MuPDF could partly repair: say how much survived and let the user
-    decide whether to read only that (CLI: --accept-damaged; window: a question)."""
+class DamagedFile(DocumentError):
+    """A damaged file (cut short, corrupted) of which nothing can be read: exit code 7,
+    "damaged document", whatever its format, as for DocumentDamaged; 3 is for files that
+    are no document at all (missing, empty, binary, of a kind the app does not read)."""
 
     exit_code = 7
+
+
+class DocumentDamaged(DamagedFile):
+    """A damaged file MuPDF could partly repair: say how much survived and let the user
+    decide whether to read only that (CLI: --accept-damaged; window: a question)."""
 
     def __init__(self, message: str, *, hint: str = "", pages_read: int, pages_total: int):
         super().__init__(message, hint=hint)

@@ -11,6 +11,7 @@ column: blocks left of the page's middle, then right of it, with full-width bloc
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from collections import Counter
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pymupdf
 
-from app.documents.model import Document, DocumentDamaged, SpanTable
+from app.documents.model import DamagedFile, Document, DocumentDamaged, SpanTable
 from app.documents.pdf_aligned import aligned_tables
 from app.documents.pdf_tables import (
     Block,
@@ -30,6 +31,11 @@ from app.documents.pdf_tables import (
     with_tables,
 )
 from app.errors import Cancelled, DocumentError, PasswordRequired
+
+# MuPDF prints its errors ("MuPDF error: format error: ...") on stdout, where `text`
+# writes exactly what the model reads: they go to the log. What they mean for the
+# document is read from TOOLS.mupdf_warnings(), which keeps them all the same.
+pymupdf.set_messages(pylogging_name="app.mupdf", pylogging_level=logging.INFO)
 
 PAGE_SEPARATOR = "\n\n"  # between pages in Document.text
 _DIGITS = re.compile(r"\d+")
@@ -98,6 +104,11 @@ _PAGE_DAMAGE = re.compile(
     r"syntax error|truncated|corrupt",
     re.IGNORECASE,
 )
+# MuPDF warnings that a page's content stream could not be decoded: on a page that then
+# has no text, the page is lost, not a scan (a truncated encrypted PDF loses its /Encrypt
+# dictionary with its trailer, and its encrypted streams fail to inflate). On a page with
+# text they may be a broken image only, which costs no text.
+_STREAM_UNREADABLE = re.compile(r"zlib error|read error|cannot (?:decode|inflate)", re.I)
 # What MuPDF writes on a page of an EPUB/FB2 whose chapter file is missing or encrypted.
 _MISSING_CHAPTER = "ERROR: cannot find chapter"
 # Exceptions PyMuPDF raises for broken input (FzErrorBase is not a RuntimeError).
@@ -245,7 +256,7 @@ def pdf_document(
         except _MUPDF_ERRORS:  # "Invalid number of pages": the page tree is unreadable
             count = 0
         if count == 0:
-            raise DocumentError(
+            raise (DamagedFile if repaired else DocumentError)(
                 f"{name} is damaged: its list of pages is lost"
                 + (" (the file looks cut short)." if cut_short else ".")
                 if repaired
@@ -270,8 +281,11 @@ def pdf_document(
                     blocks = _page_blocks(page, ocr=True)
                 rect = page.rect  # each .rect call asks MuPDF again: once per page
                 width, height = rect.width, rect.height
-                if _PAGE_DAMAGE.search(pymupdf.TOOLS.mupdf_warnings(reset=True)) or (
-                    blocks and blocks[0][4].startswith(_MISSING_CHAPTER)
+                warnings = pymupdf.TOOLS.mupdf_warnings(reset=True)
+                if (
+                    _PAGE_DAMAGE.search(warnings)
+                    or (not blocks and _STREAM_UNREADABLE.search(warnings))
+                    or (blocks and blocks[0][4].startswith(_MISSING_CHAPTER))
                 ):
                     damaged.append(number + 1)
                     blocks = []  # MuPDF's placeholder is not the document's text
@@ -299,7 +313,7 @@ def pdf_document(
             f"{'are' if len(damaged) > 1 else 'is'} missing or incomplete."
         )
         if read == 0:
-            raise DocumentError(damage, hint="Re-download or re-export the file.")
+            raise DamagedFile(damage, hint="Re-download or re-export the file.")
         if not accept_damaged:
             # Asked before any run: answers from part of a document look complete.
             raise DocumentDamaged(

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import docx
+import pymupdf
 import pytest
 
 from app.__main__ import main
@@ -83,3 +84,38 @@ def test_as_a_process(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout == "--- page 1 ---\nSaved from the browser.\n"
     assert "read as HTML" in result.stderr
+
+
+def _cut_pdf(tmp_path):
+    pdf = pymupdf.open()
+    for number in range(8):
+        page = pdf.new_page()
+        page.insert_textbox(pymupdf.Rect(56, 56, 539, 800), f"Page {number} text " * 40)
+    whole = tmp_path / "whole.pdf"
+    pdf.save(whole)
+    pdf.close()
+    data = whole.read_bytes()
+    cut = tmp_path / "trunc.pdf"
+    cut.write_bytes(data[: len(data) // 2])  # an interrupted download
+    return cut
+
+
+def test_a_damaged_pdf_keeps_stdout_to_the_text_and_takes_accept_damaged(tmp_path):
+    """MuPDF's own messages ("MuPDF error: format error: ...") never reach stdout, which
+    is exactly what the model reads; the hint's --accept-damaged is a flag `text` takes."""
+    cut = _cut_pdf(tmp_path)
+    refused = subprocess.run(
+        [sys.executable, "-m", "app", "text", str(cut)], capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode == 7 and "--accept-damaged" in refused.stderr
+    assert refused.stdout == ""
+    accepted = subprocess.run(
+        [sys.executable, "-m", "app", "text", str(cut), "--accept-damaged"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.startswith("--- page 1 ---\nPage 0 text")
+    assert "MuPDF" not in accepted.stdout and "Page 7 text" not in accepted.stdout
+    assert "Notice: trunc.pdf is damaged (the file looks cut short)" in accepted.stderr

@@ -6,12 +6,13 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import docx
 import pymupdf
 import pytest
 
 from app.documents import cache
 from app.documents.ingest import load_document
-from app.documents.model import DocumentDamaged
+from app.documents.model import DamagedFile, DocumentDamaged
 from app.errors import DocumentError
 
 
@@ -160,3 +161,65 @@ def test_rights_managed_xps_and_drm_mobi_are_named(tmp_path):
     with pytest.raises(DocumentError) as other:
         load_document(mobi)
     assert "DRM" not in str(other.value)
+
+
+def test_a_cut_encrypted_pdf_is_damaged_not_a_scan(tmp_path):
+    # Its trailer (and with it /Encrypt) is gone, so MuPDF sees an unencrypted file whose
+    # content streams fail to inflate: blank pages, which are not "no text layer".
+    pdf = pymupdf.open()
+    for number in range(6):
+        page = pdf.new_page()
+        page.insert_textbox(pymupdf.Rect(56, 56, 539, 800), f"Secret page {number} " * 40)
+    whole = tmp_path / "secret.pdf"
+    pdf.save(whole, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw="pw", owner_pw="owner")
+    pdf.close()
+    data = whole.read_bytes()
+    cut = tmp_path / "secret_cut.pdf"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    for password in (None, "pw"):
+        with pytest.raises(DamagedFile) as raised:
+            load_document(cut, password=password)
+        message = str(raised.value)
+        assert message.startswith("secret_cut.pdf is damaged") and raised.value.exit_code == 7
+        assert "text layer" not in message and "OCR" not in message
+
+
+def test_a_damaged_pdf_of_which_nothing_survives_exits_7_like_one_partly_read(tmp_path):
+    data = ten_page_pdf(tmp_path / "whole.pdf")
+    cut = tmp_path / "stub.pdf"
+    cut.write_bytes(data[: data.index(b"3 0 obj")])
+    with pytest.raises(DamagedFile, match="^stub.pdf is damaged") as raised:
+        load_document(cut)
+    assert raised.value.exit_code == 7 and not isinstance(raised.value, DocumentDamaged)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        bytes(4096),  # zeros: an interrupted copy
+        b"PK\x03\x04" + b"word/document.xml" + b"\x00" * 200,  # a cut package
+    ],
+)
+def test_a_damaged_docx_exits_7_like_a_damaged_pdf(tmp_path, content):
+    path = tmp_path / "lease.docx"
+    path.write_bytes(content)
+    with pytest.raises(DamagedFile, match="^lease.docx is damaged") as raised:
+        load_document(path)
+    assert raised.value.exit_code == 7
+
+
+def test_a_docx_with_a_broken_part_exits_7(tmp_path):
+    good = tmp_path / "good.docx"
+    document = docx.Document()
+    document.add_paragraph("Rent is due on the first.")
+    document.save(good)
+    broken = tmp_path / "lease.docx"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(broken, "w") as target:
+        for item in source.infolist():
+            body = source.read(item.filename)
+            if item.filename == "word/document.xml":
+                body = body[: len(body) // 2]  # cut mid-element
+            target.writestr(item, body)
+    with pytest.raises(DamagedFile, match="^lease.docx is damaged") as raised:
+        load_document(broken)
+    assert raised.value.exit_code == 7

@@ -147,15 +147,16 @@ def test_unsupported_types_get_one_clear_sentence(tmp_path, capsys, name, data, 
         load_document(path)
     assert says in caught.value.message and advice in str(caught.value)
     assert caught.value.message.count(". ") == 0  # one sentence, then the hint
-    assert main(["text", str(path)]) == 3
+    assert main(["text", str(path)]) == (7 if says == "damaged" else 3)  # README's codes
     assert says in capsys.readouterr().err
 
 
 def test_binary_garbage_named_pdf_is_called_damaged(tmp_path):
     path = tmp_path / "broken.pdf"
     path.write_bytes(b"\x00\x01\x02garbage" * 100)
-    with pytest.raises(DocumentError, match="damaged or not a PDF"):
+    with pytest.raises(DocumentError, match="damaged or not a PDF") as caught:
         load_document(path)
+    assert caught.value.exit_code == 7
 
 
 def test_text_named_pdf_is_read_as_text_with_a_notice(tmp_path):
