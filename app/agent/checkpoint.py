@@ -1,25 +1,27 @@
 """Writing a run's results: each one committed before the engine announces it.
 
-A write that finds the database locked by another program waits and retries (sending
-DatabaseWaiting) for minutes, not the 5 s busy timeout; a computed step or answer whose
-write fails (locked, disk full) is kept in memory for this process's life, and in a
+A write that finds the database locked by another program, or its disk full, waits and
+retries (sending DatabaseWaiting) for minutes, not the 5 s busy timeout; a computed step
+or answer whose write still fails is kept in memory for this process's life, and in a
 side file (app/agent/unsaved.py) for the next process, and written first on resume, so
 the model is not asked again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sqlite3
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 from app.agent.events import DatabaseWaiting, Event
 from app.agent.run_store import RunStore
 from app.agent.unsaved import read_unsaved, write_unsaved
-from app.errors import DatabaseBusy, StoreError
+from app.errors import DatabaseBusy, DatabaseFull, StoreError
 from app.llm.backend import CancelToken
 from app.records import AnswerRecord, RunStatus, StepRecord
 
@@ -27,8 +29,9 @@ log = logging.getLogger("app.agent")
 
 T = TypeVar("T")
 
-# How long a checkpoint waits for a database another program has locked before the run
-# stops (resumable, with the step kept in memory). QWENLONG_READER_DB_WAIT overrides it.
+# How long a checkpoint waits for a database another program has locked, or for room on
+# its full disk, before the run stops (resumable, the step kept in memory and in a side
+# file). QWENLONG_READER_DB_WAIT overrides it.
 DB_WAIT_S = 300.0
 DB_WAIT_ENV = "QWENLONG_READER_DB_WAIT"
 _NOTICE_EVERY_S = 10.0
@@ -101,32 +104,69 @@ class Checkpoints:
     def persist(
         self, run_id: int, what: str, write: Callable[[], T], cancel: CancelToken
     ) -> Generator[Event, None, T]:
-        """``write()``, retried while another program holds the database's lock (each try
-        itself waits the 5 s busy timeout), for up to ``db_wait_s``; DatabaseWaiting goes
-        out every few seconds meanwhile. Other store errors (a full disk) end it at once."""
+        """``write()``, retried for up to ``db_wait_s`` while another program holds the
+        database's lock or its disk is full (what was computed stays in memory meanwhile);
+        DatabaseWaiting goes out every few seconds, saying which. No try waits for a lock
+        past the end of the wait (SQLite's busy timeout is cut to what is left)."""
         began = time.monotonic()
         notice = -_NOTICE_EVERY_S
         while True:
             try:
-                return write()
-            except DatabaseBusy as error:
+                with self._busy_timeout(self.db_wait_s - (time.monotonic() - began)):
+                    return write()
+            except (DatabaseBusy, DatabaseFull) as error:
+                full = isinstance(error, DatabaseFull)
                 now = time.monotonic()
                 waited = now - began
                 if waited >= self.db_wait_s:
-                    raise DatabaseBusy(
-                        f"The database stayed locked by another program for {waited:.0f} s "
-                        f"while {what} waited to be saved; the run stopped.",
-                        hint="Close the program that holds it (another app with the file "
-                        "open), then press Resume.",
-                    ) from error
+                    raise self._given_up(error, what, waited) from error
                 if now - notice >= _NOTICE_EVERY_S:
                     notice = now
-                    yield DatabaseWaiting(run_id, what, waited, self.db_wait_s, error.message)
+                    reason = error.message + (" Free some space on that disk." if full else "")
+                    yield DatabaseWaiting(run_id, what, waited, self.db_wait_s, reason)
                 pause = now + min(1.0, self.db_wait_s - waited)
                 while time.monotonic() < pause:
                     cancel.raise_if_cancelled()
                     time.sleep(0.05)
                 cancel.raise_if_cancelled()
+
+    def _given_up(self, error: StoreError, what: str, waited: float) -> StoreError:
+        """The end of the wait, said as it is; how to resume is the engine's to add."""
+        if isinstance(error, DatabaseFull):
+            return DatabaseFull(
+                f"The disk holding the database {self.store.path} stayed full for "
+                f"{waited:.0f} s while {what} waited to be saved; the run stopped.",
+                hint="Free some space on that disk.",
+            )
+        return DatabaseBusy(
+            f"The database stayed locked by another program for {waited:.0f} s "
+            f"while {what} waited to be saved; the run stopped.",
+            hint="Close the program that holds it (another app with the file open).",
+        )
+
+    @contextlib.contextmanager
+    def _busy_timeout(self, left_s: float) -> Iterator[None]:
+        """SQLite's busy timeout of the store's connection, cut to ``left_s`` (at least
+        0.1 s) for one try, then put back."""
+        conn = getattr(self.store, "conn", None)
+        if not isinstance(conn, sqlite3.Connection):
+            yield
+            return
+        try:
+            was = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        except sqlite3.Error:
+            yield
+            return
+        cut = max(100, int(left_s * 1000))
+        if cut >= was:
+            yield
+            return
+        conn.execute(f"PRAGMA busy_timeout = {cut}")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute(f"PRAGMA busy_timeout = {was}")
 
     def save_step(
         self, run_id: int, step: StepRecord, cancel: CancelToken
@@ -173,10 +213,11 @@ class Checkpoints:
         return answer_id
 
     def set_status_quietly(self, run_id: int, status: RunStatus, error: str | None = None) -> None:
-        """One try, no waiting: the run is ending anyway."""
+        """One try, hardly waiting (half a second for a lock): the run is ending anyway."""
         if not run_id:
             return
         try:
-            self.store.set_run_status(run_id, status, error)
+            with self._busy_timeout(0.5):
+                self.store.set_run_status(run_id, status, error)
         except StoreError as failure:
             log.warning("could not record status %s of run %s: %s", status, run_id, failure)

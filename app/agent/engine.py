@@ -17,7 +17,7 @@ import difflib
 import errno
 import logging
 import time
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -45,7 +45,14 @@ from app.agent.planning import (
 )
 from app.agent.run_store import RunStore
 from app.documents.model import Document
-from app.errors import Cancelled, StoreError, UserError, log_bug
+from app.errors import (
+    Cancelled,
+    DatabaseBusy,
+    DatabaseFull,
+    StoreError,
+    UserError,
+    log_bug,
+)
 from app.llm.backend import Backend, CancelToken, Completion, Piece, Sampling
 from app.records import AnswerRecord, Chunk, Mode, Question, RunStatus, StepRecord
 from app.settings import Settings
@@ -68,8 +75,16 @@ class Engine:
         settings: Settings,
         *,
         db_wait_s: float | None = None,
+        resume_how: Callable[[int], str] | None = None,
+        outlives_run: bool = True,
     ) -> None:
+        """``resume_how(run_id)`` says how this front end resumes a run ("press Resume",
+        the window's, by default; the CLI's own command); ``outlives_run``: whether this process
+        stays up after a run ends (the window), so a result kept in memory can still be
+        written by a resume in it (not the CLI: it exits)."""
         self.backend = backend
+        self.resume_how = resume_how or (lambda run_id: "press Resume")
+        self.outlives_run = outlives_run
         self.store = store
         self.planner = Planner(backend, settings)
         self.settings = self.planner.settings  # an automatic context (0) resolved there
@@ -231,21 +246,34 @@ class Engine:
         problem (a lock or a full disk often prevents even that; the run then reads as
         interrupted once this process lets go of it), failed otherwise."""
         pending = self.checkpoints.pending(run_id)
+        resume = self.resume_how(run_id)
         kept = ""
         if pending:
             what = "One computed result is" if pending == 1 else f"{pending} computed results are"
             side_file = self.checkpoints.spilled.get(run_id)
-            where = f"in {side_file}" if side_file else "in memory, by this process,"
-            kept = (
-                f" {what} kept {where} and will be written first when the run is resumed "
-                f"(python -m app resume {run_id}, or Resume in the window)."
-            )
+            if side_file:
+                kept = (
+                    f" {what} kept in {side_file} and will be written first when the run "
+                    f"is resumed (to resume: {resume})."
+                )
+            elif self.outlives_run:
+                kept = (
+                    f" {what} kept in memory, by this program, and will be written first "
+                    f"when the run is resumed before it closes (to resume: {resume}); it "
+                    "could not be kept in a file."
+                )
+            else:
+                what = "One computed result" if pending == 1 else f"{pending} computed results"
+                kept = (
+                    f" {what} could be kept neither in the database nor in a file, and "
+                    "will be computed again when the run is resumed."
+                )
         quietly = self.checkpoints.set_status_quietly
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            error = StoreError(
-                f"The disk is full ({error}).",
-                hint="Free some space and press Resume: nothing finished is lost.",
-            )
+            error = DatabaseFull(f"The disk is full ({error}).", hint="Free some space.")
+        if isinstance(error, (DatabaseBusy, DatabaseFull)) and run_id and error.hint:
+            hint = error.hint.rstrip(".")
+            error = type(error)(error.message, hint=f"{hint}, then {resume}.")
         if isinstance(error, StoreError):
             if record:
                 quietly(run_id, RunStatus.INTERRUPTED, error.message)

@@ -46,6 +46,11 @@ def load_backend(settings: Settings, cancel: CancelToken) -> Backend:
     return backend
 
 
+def cli_resume(run_id: int) -> str:
+    """How the CLI resumes a run, for the engine's messages."""
+    return f"resume with: python -m app resume {run_id}"
+
+
 def install_interrupt(cancel: CancelToken) -> None:
     def handler(signum: int, frame: object) -> None:
         sys.stderr.write("\nCancelling: finishing nothing new, keeping every saved step...\n")
@@ -110,7 +115,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     def make_engine() -> Engine:
         # Each thread writes through its own connection; the first reuses this one.
         own = store if threading.current_thread() is threading.main_thread() else None
-        engine = Engine(backend, own or open_database(), settings, db_wait_s=args.db_wait)
+        engine = Engine(
+            backend,
+            own or open_database(),
+            settings,
+            db_wait_s=args.db_wait,
+            resume_how=cli_resume,
+            outlives_run=False,
+        )
         if len(document.text) > PLANNING_PROGRESS_CHARS:
             engine.planner.progress = PlanningProgress(sys.stderr)
         return engine
@@ -148,6 +160,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     cancel = CancelToken()
     install_interrupt(cancel)
     backend = load_backend(settings, cancel)
-    engine = Engine(backend, store, settings, db_wait_s=args.db_wait)
+    engine = Engine(
+        backend, store, settings, db_wait_s=args.db_wait, resume_how=cli_resume, outlives_run=False
+    )
     events = engine.resume(args.run_id, document, cancel, changes)
     return drive(events, Printer(sys.stdout, args.stream))

@@ -146,7 +146,9 @@ def test_cancel_while_waiting_for_the_database_cancels_at_once_and_keeps_the_ste
 
 
 def test_a_full_database_stops_the_run_cleanly_and_keeps_the_step(store):
-    """SQLITE_FULL for real: the database may not grow (max_page_count), as on a full disk."""
+    """SQLITE_FULL for real: the database may not grow (max_page_count), as on a full disk.
+    The step waits for room like a locked database does (DatabaseWaiting), then the run
+    stops with it kept in the side file."""
     big = " ".join(["pondering"] * 6000)
 
     def script(prompt: str) -> str:
@@ -154,7 +156,7 @@ def test_a_full_database_stops_the_run_cleanly_and_keeps_the_step(store):
         return out.replace("hmm</think>", f"{big}</think>") if "<section>" in prompt else out
 
     backend = FakeBackend(script)
-    engine = Engine(backend, store, SETTINGS)
+    engine = Engine(backend, store, SETTINGS, db_wait_s=1.5)
 
     def fill(n: int) -> None:
         if n == 2:  # step 1 is saved; now the disk is full
@@ -167,8 +169,10 @@ def test_a_full_database_stops_the_run_cleanly_and_keeps_the_step(store):
     failed = events[-1]
     assert isinstance(failed, RunFailed), failed
     assert failed.exit_code == 5 and failed.steps_done == 1
-    assert "full" in failed.message and "kept in " in failed.message
-    assert not [e for e in events if isinstance(e, DatabaseWaiting)]  # no point waiting
+    assert "stayed full" in failed.message and "kept in " in failed.message
+    assert "Free some space" in failed.message and "press Resume" in failed.message
+    waits = [e for e in events if isinstance(e, DatabaseWaiting)]
+    assert waits and waits[0].what == "step 2" and "Free some space" in waits[0].reason
     assert store.get_run(failed.run_id).status == "interrupted"
     assert [s.index for s in engine.checkpoints.unsaved_steps[failed.run_id]] == [1]
     store.conn.execute("PRAGMA max_page_count = 1073741823")  # space freed
