@@ -7,8 +7,11 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar, cast
 
+from app.agent.checkpoint import Checkpoints
 from app.agent.decompose import decompose
 from app.agent.engine import Engine
 from app.agent.planning import RUN_FIELDS, resume_settings
@@ -31,6 +34,8 @@ from app.settings import Settings, load_settings
 from app.store import collections
 from app.store.database import Store, open_database
 
+T = TypeVar("T")
+
 
 def load_backend(settings: Settings, cancel: CancelToken) -> Backend:
     """open_backend with the placement plan printed and load progress on stderr; Ctrl-C
@@ -44,6 +49,23 @@ def load_backend(settings: Settings, cancel: CancelToken) -> Backend:
     if plan is not None:
         sys.stderr.write(f"Placement (automatic): {plan.describe()}. {plan.reason}\n")
     return backend
+
+
+def waited(
+    store: Store, args: argparse.Namespace, cancel: CancelToken, what: str, write: Callable[[], T]
+) -> T:
+    """``write()`` retried as a checkpoint is, while another program holds the database's
+    lock or its disk is full, for up to --db-wait; the waits are said on stderr."""
+    printer = Printer(sys.stderr, False)
+    steps = Checkpoints(store, args.db_wait).persist(0, what, write, cancel)
+    try:
+        while True:
+            printer(next(steps))
+    except StopIteration as done:
+        return cast(T, done.value)
+    except Cancelled:
+        sys.stderr.write("\nCancelled before the run started; nothing new was stored.\n")
+        raise SystemExit(EXIT_CANCELLED) from None
 
 
 def cli_resume(run_id: int) -> str:
@@ -90,12 +112,19 @@ def cmd_ask(args: argparse.Namespace) -> int:
             hint="Add --keep-protected-runs to keep them, or leave out --session.",
         )
     store = open_database() if keep else Store(Path(":memory:"))
-    store.mark_stale_running_as_interrupted()
-    document_id = store.add_document(document)
-    if args.collection and document.members:
-        collections.name_collection(store, args.collection, document_id)
     cancel = CancelToken()
     install_interrupt(cancel)
+    # Waited for like a step: another program's lock or a full disk, up to --db-wait.
+    document_id = waited(store, args, cancel, "the document", lambda: store.add_document(document))
+    if args.collection and document.members:
+        waited(
+            store,
+            args,
+            cancel,
+            "the collection's name",
+            lambda: collections.name_collection(store, args.collection, document_id),
+        )
+    store.mark_stale_running_as_interrupted()  # housekeeping, once the lock is had
     backend = load_backend(settings, cancel)
     if backend.identity.backend == "local" and "demo" in backend.identity.name:
         print(DEMO_NOTE, file=sys.stderr)
@@ -103,7 +132,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for text in args.question:
         query = decompose(text)
         questions.append(Question(text, query.q_core, query.q_inst, Mode(args.mode)))
-    session_id = args.session or store.create_session(document_id, args.question[0][:120])
+    session_id = args.session or waited(
+        store,
+        args,
+        cancel,
+        "the new session",
+        lambda: store.create_session(document_id, args.question[0][:120]),
+    )
     parallel = 1
     # (an in-memory database is one connection: its questions run one after another)
     if backend.identity.backend == "remote" and keep:  # a local Llama is never shared

@@ -191,3 +191,33 @@ def test_killed_mid_run_resumes_at_the_next_chunk(tmp_path, env, tiny_model):
     assert after.status == "finished"
     assert after.steps[:done] == before.steps  # the finished steps are untouched
     assert [s.index for s in after.steps] == list(range(len(after.chunks)))
+
+
+def test_a_database_locked_when_ask_starts_is_waited_for_up_to_db_wait(tmp_path, env):
+    """Another program holds the write lock past SQLite's 5 s busy timeout as `ask` starts:
+    storing the document and the session waits for it (said on stderr), as a step would."""
+    from tests.agent.test_engine_hostile import LockHolder
+
+    text = tmp_path / "keeper.txt"
+    text.write_text(" ".join(FACTS), encoding="utf-8")
+    db = open_database(Path(env["QWENLONG_READER_HOME"]) / "data" / "reader.sqlite3")
+    db.close()
+    holder = LockHolder(db.path, hold_s=12)  # past two 5 s busy timeouts
+    holder.start()
+    try:
+        result = run_app(
+            "ask",
+            str(text),
+            "Who keeps the lighthouse?",
+            "--max-new-tokens",
+            "16",
+            "--db-wait",
+            "60",
+            env=env,
+        )
+    finally:
+        holder.stop()
+    assert result.returncode == 0, result.stderr
+    assert "Waiting for the database" in result.stderr and "locked" in result.stderr
+    assert "left stale runs" not in result.stderr
+    assert "== Answer ==" in result.stdout
