@@ -254,13 +254,13 @@ class Engine:
             if side_file:
                 kept = (
                     f" {what} kept in {side_file} and will be written first when the run "
-                    f"is resumed (to resume: {resume})."
+                    "is resumed."
                 )
             elif self.outlives_run:
                 kept = (
                     f" {what} kept in memory, by this program, and will be written first "
-                    f"when the run is resumed before it closes (to resume: {resume}); it "
-                    "could not be kept in a file."
+                    "when the run is resumed before it closes; it could not be kept in a "
+                    "file."
                 )
             else:
                 what = "One computed result" if pending == 1 else f"{pending} computed results"
@@ -274,6 +274,8 @@ class Engine:
         if isinstance(error, (DatabaseBusy, DatabaseFull)) and run_id and error.hint:
             hint = error.hint.rstrip(".")
             error = type(error)(error.message, hint=f"{hint}, then {resume}.")
+        elif pending:
+            kept += f" To resume, {resume}."
         if isinstance(error, StoreError):
             if record:
                 quietly(run_id, RunStatus.INTERRUPTED, error.message)

@@ -70,7 +70,7 @@ def waited(
 
 def cli_resume(run_id: int) -> str:
     """How the CLI resumes a run, for the engine's messages."""
-    return f"resume with: python -m app resume {run_id}"
+    return f"run python -m app resume {run_id}"
 
 
 def install_interrupt(cancel: CancelToken) -> None:
