@@ -108,7 +108,7 @@ class Engine:
         # What a review months later needs besides the model file: the budgets, how the
         # model was loaded (GPU layers, KV cache...), and which software answered.
         settings = {
-            **self.settings.to_dict(),
+            **self.settings.for_record(),  # not the recent files, not a URL's password
             "budgets": asdict(plan.budgets),
             "model_details": dict(self.backend.identity.details),
             "software": software(),

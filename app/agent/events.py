@@ -88,8 +88,9 @@ class RunFailed:
 @dataclass(frozen=True)
 class DatabaseWaiting:
     """A write (a finished step, the answer) waits because another program has locked the
-    database; what was computed is kept in memory meanwhile. Sent again every few seconds
-    while it lasts; the next other event of the run means the wait is over."""
+    database or its disk is full; what was computed is kept in memory meanwhile. Sent
+    again every few seconds while it lasts; the next other event of the run means the
+    wait is over."""
 
     run_id: int
     what: str  # "step 3", "the answer"...

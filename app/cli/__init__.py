@@ -30,8 +30,9 @@ def add_db_wait_option(parser: argparse.ArgumentParser) -> None:
         "--db-wait",
         type=float,
         metavar="SECONDS",
-        help="how long a finished step waits for a database another program has locked "
-        f"before the run stops, resumable (default {DB_WAIT_S:.0f}; {DB_WAIT_ENV})",
+        help="how long a finished step waits for a database another program has locked, "
+        "or for space on a full disk, before the run stops, resumable (default "
+        f"{DB_WAIT_S:.0f}; {DB_WAIT_ENV})",
     )
 
 

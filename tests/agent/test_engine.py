@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -203,3 +205,22 @@ def test_prompt_overhead_is_measured_with_the_models_own_tokenizer(store):
     question = len("What is item 3?\n")
     longest = overhead + plan.budgets.chunk_tokens + plan.budgets.memory_tokens + question
     assert longest + plan.budgets.max_new_tokens <= 8192
+
+
+def test_a_run_records_no_recent_files_and_no_server_password(store):
+    """The run's settings travel in its exported evidence bundle: other documents' paths
+    and a password written into the server URL stay out of it."""
+    backend = FakeBackend(lambda p: "Therefore, the answer is 42")
+    settings = replace(
+        SETTINGS,
+        recent_files=("/home/me/private/other.pdf",),
+        remote_url="http://alice:S3cret@gpu:8080",
+    )
+    engine = Engine(backend, store, settings)
+    doc = Document(path="/d.txt", sha256="d", kind="text", title="d", text="Some text.")
+    doc_id = store.add_document(doc)
+    plan = engine.plan(doc, Question("q?", "q?", "", Mode.SINGLE_PASS))
+    events = list(engine.ask(doc, doc_id, store.create_session(doc_id, "q"), plan, CancelToken()))
+    recorded = store.get_run(events[-1].run_id).settings
+    assert "recent_files" not in recorded and recorded["remote_url"] == "http://gpu:8080"
+    assert "S3cret" not in json.dumps(recorded)
