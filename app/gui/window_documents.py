@@ -286,6 +286,7 @@ class WindowDocuments(WindowState):
         self._fill_recent()
         self._refresh_library()
         self.plan = None
+        self._pending_ask = None  # asked of the document before: never run on this one
         self.ask_panel._replan()
         self.document_opened.emit(document)
         self._show_pending_run()
@@ -296,7 +297,10 @@ class WindowDocuments(WindowState):
             self.show_run(run_id, open_document=False)
 
     def _open_stored_document(self, document_id: int) -> None:
-        if document_id != self.document_id and not self._refused_while_running():
+        if document_id != self.document_id and self._refused_while_running():
+            self._refresh_library()  # the list shows the open document selected again
+            return
+        if document_id != self.document_id:
             row = self.store.get_document_row(document_id)
             members = collections.members_of(self.store, document_id)
             if not members:

@@ -89,7 +89,9 @@ class WindowReview(WindowState):
     def show_run(self, run_id: int, open_document: bool = True) -> None:
         """Reopen a stored run exactly as recorded, with its document in the viewer (so
         its citations work and an interrupted run can be resumed, also after a restart)."""
-        if run_id != self.run_id and self._refused_while_running():
+        if self.busy:  # the running run's timeline stays; another is opened after it
+            if run_id != self.run_id:
+                self._refused_while_running()
             return
         run = self.store.get_run(run_id)
         if open_document and run.document_id != self.document_id:

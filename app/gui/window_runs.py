@@ -25,6 +25,8 @@ from app.llm.backend import CancelToken
 from app.records import Mode, Question, RunStatus
 from app.units import human_duration
 
+WAITING = "Waiting for the database:"
+
 
 class WindowRuns(WindowState):
     _plan_key: tuple[str, str, str] | None  # the question and mode the plan is for
@@ -118,7 +120,10 @@ class WindowRuns(WindowState):
         ):
             QMessageBox.information(self, "Resume", "Open the run's document first.")
             return
-        self.request_resume.emit(self.run_id, self.document, self._started())
+        cancel = self._started()
+        self.timeline.resume_button.hide()  # until the run's first event: it is resuming
+        self.timeline.progress.setFormat("Resuming…")
+        self.request_resume.emit(self.run_id, self.document, cancel)
 
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
@@ -147,10 +152,11 @@ class WindowRuns(WindowState):
                 self.timeline.token(event.text, event.thinking)
         elif isinstance(event, StepFinished):
             self.timeline.add_step(event.step, event.memory_diff, event.eta_s)
-            self.statusBar().clearMessage()  # a wait for the database, if any, is over
+            if self.statusBar().currentMessage().startswith(WAITING):
+                self.statusBar().clearMessage()  # the wait is over; other messages stay
         elif isinstance(event, DatabaseWaiting):
             self.statusBar().showMessage(
-                f"Waiting for the database: {event.reason} {event.what.capitalize()} is kept "
+                f"{WAITING} {event.reason} {event.what.capitalize()} is kept "
                 f"in memory; retrying for up to {human_duration(event.limit_s)} "
                 f"(waited {human_duration(event.waited_s)})…"
             )

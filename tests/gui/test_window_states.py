@@ -54,6 +54,19 @@ class _Holder(QObject):
         self.owner.release.wait(60)
 
 
+class OnUiThread(QObject):
+    """Calls ``function`` on the UI thread, where this object lives, for each queued
+    signal: after the window's own handler of the same event."""
+
+    def __init__(self, function: object) -> None:
+        super().__init__()
+        self.function = function
+
+    @Slot(object)
+    def call(self, event: object) -> None:
+        self.function(event)  # type: ignore[operator]
+
+
 @pytest.fixture
 def tiny_window(qtbot, tiny_model) -> Iterator[MainWindow]:
     win = started_window(qtbot, FAST.with_changes(model_path=str(tiny_model)))
@@ -208,3 +221,72 @@ def test_a_recent_file_that_is_gone_leaves_the_list(qtbot, tiny_window, tmp_path
     assert "moved.pdf" in warned[0]
     assert str(path) not in win.settings.recent_files
     assert str(path) not in [a.text() for a in win.recent_menu.actions()]
+
+
+def test_under_a_run_history_and_library_clicks_change_nothing(qtbot, tiny_window, tmp_path):
+    """Clicking the running run keeps its Cancel; clicking another document is refused,
+    the list showing the open one selected again; the refusal stays readable past the
+    run's next step. The model thread waits at the first step until the clicks are done."""
+    from app.agent.events import StepFinished
+    from app.gui.library import ROLE
+
+    win = tiny_window
+    bank = make_pdf(tmp_path / "bank.pdf", PAGES)
+    open_pdf(qtbot, win, make_pdf(tmp_path / "other.pdf", ["Another report. " * 40]))
+    other_id = win.document_id
+    open_pdf(qtbot, win, bank)
+    win.ask_panel.set_question("Who is the guard?")
+    wait_planned(qtbot, win)
+    clicked = threading.Event()
+    seen: dict[str, object] = {}
+
+    def on_ui(event: object) -> None:  # after the window's own handler, on the UI thread
+        if not isinstance(event, StepFinished):
+            return
+        if not clicked.is_set():
+            other = next(
+                win.library.documents.item(i)
+                for i in range(win.library.documents.count())
+                if win.library.documents.item(i).data(ROLE) == other_id
+            )
+            win.library._document(other)
+            seen["shown"] = win.document.path
+            seen["selected"] = win.library.documents.currentItem().data(ROLE)
+            win.show_run(win.run_id)  # the running run, clicked in History
+            seen["cancel"] = win.timeline.cancel_button.isEnabled()
+            clicked.set()
+        elif "after" not in seen:
+            seen["after"] = win.statusBar().currentMessage()
+            win.cancel_run()
+
+    def hold(event: object) -> None:  # on the model thread
+        if isinstance(event, StepFinished) and not clicked.is_set():
+            clicked.wait(30)
+
+    worker = win.model.worker
+    probe = OnUiThread(on_ui)  # a plain function would be called on the model thread
+    worker.engine_event.connect(probe.call, Qt.ConnectionType.QueuedConnection)
+    worker.engine_event.connect(hold, Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(win.run_ended, timeout=240_000):
+        win.ask_panel.ask_button.click()
+    worker.engine_event.disconnect(probe.call)
+    worker.engine_event.disconnect(hold)
+    assert seen["shown"] == str(bank) and seen["selected"] == win.document_id != other_id
+    assert seen["cancel"] is True
+    assert "A run is in progress" in str(seen["after"])
+
+
+def test_an_ask_waiting_for_its_plan_is_not_run_on_the_next_document(qtbot, tiny_window, tmp_path):
+    win = tiny_window
+    open_pdf(qtbot, win, make_pdf(tmp_path / "bank.pdf", PAGES))
+    with ModelThreadHold(win):
+        win.ask_panel.set_question("Who is the guard?")
+        win.ask("Who is the guard?", "memory_agent")  # no plan yet: asked when it comes
+        assert win._pending_ask is not None
+        open_pdf(qtbot, win, make_pdf(tmp_path / "other.pdf", ["Another report. " * 40]))
+    qtbot.waitUntil(lambda: win.plan is not None, timeout=60_000)
+    qtbot.wait(300)
+    assert not win.busy and win.run_id is None
+    assert win.store.list_sessions() == [] or all(
+        not win.store.list_runs(s["id"]) for s in win.store.list_sessions()
+    )
