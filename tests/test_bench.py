@@ -23,7 +23,9 @@ def test_bench_runs_small(tmp_path, tiny_model):
     assert follow_up["second_cached_tokens"] > 0 and 500 < follow_up["prompt_tokens"] < 800
     assert data["launch"]["imports_to_window_s"] > 0
     assert data["ui"]["status"] == "finished" and data["ui"]["steps"] >= 1
-    models = {data[name]["model"] for name in ("pipeline", "follow_up", "ui", "throughput")}
+    assert data["gguf_header"]["ratio"] >= 0.5 and "gguf_py_reader_s" not in data["gguf_header"]
+    names = ("pipeline", "follow_up", "ui", "throughput", "gguf_header")
+    models = {data[name]["model"] for name in names}
     assert models == {tiny_model.name}
     assert data["ui"]["ticks"] > 10 and data["ui"]["worst_stall_ms"] > 0
     throughput = data["throughput"]

@@ -37,6 +37,7 @@ from typing import Any
 from app.bench.documents import bench_html, bench_ingestion, bench_scale
 from app.bench.model import (
     bench_follow_up,
+    bench_gguf_header,
     bench_pipeline,
     bench_placement,
     bench_throughput,
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=[],
-        help="pipeline ingestion scale follow_up launch ui throughput html",
+        help="pipeline ingestion scale follow_up launch ui throughput html gguf_header",
     )
     parser.add_argument(
         "--model",
@@ -118,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         "ttft": lambda: bench_ttft(args.model, args.ttft_tokens, args.gpu_layers, args.n_cpu_moe),
         # 10 MB by default (the size); --megabytes lowers it for quick runs.
         "html": lambda: bench_html(min(args.megabytes, 10)),
+        # GGUFReader takes seconds: compared only when this bench is named in --only.
+        "gguf_header": lambda: bench_gguf_header(args.model, with_gguf_py=bool(args.only)),
     }
     results: dict[str, Any] = {
         "machine": {

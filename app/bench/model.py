@@ -294,3 +294,47 @@ def bench_ttft(model: str | None, prompt_tokens: int, gpu_layers: int, n_cpu_moe
         "ttft_ratio": round(ttft * 1000 / stats.prompt_ms, 3),
         "prompt_tps": round(stats.prompt_tokens / ttft, 1),
     }
+
+
+def bench_gguf_header(
+    model: str | None, repeats: int = 5, with_gguf_py: bool = False
+) -> dict[str, Any]:
+    """Reading a model's header as the app does (read_gguf_info: llama.cpp's C reader plus
+    what the plan needs from it) against llama.cpp's reader alone (gguf_init_from_file,
+    the physical limit), best of ``repeats``; ``with_gguf_py``: also the gguf package's
+    GGUFReader, which the app does not use (docs/libraries.md; seconds, not ms)."""
+    from app.llm.gguf import _gguf, _InitParams, read_gguf_info
+    from app.llm.local import demo_model_path
+
+    found = model or demo_model_path()
+    assert found, "no model: pass --model FILE"
+    path = Path(found)
+    reader = _gguf()
+    assert reader is not None, "this llama.cpp build has no GGUF reader"
+
+    def best(job: Any, times: int) -> float:
+        seconds = []
+        for _ in range(times):
+            started = time.perf_counter()
+            job()
+            seconds.append(time.perf_counter() - started)
+        return min(seconds)
+
+    def raw() -> None:
+        reader.free(reader.init_from_file(str(path).encode("utf-8"), _InitParams(True, None)))
+
+    ours, limit = best(lambda: read_gguf_info(path), repeats), best(raw, repeats)
+    result: dict[str, Any] = {
+        "model": path.name,
+        "read_gguf_info_s": round(ours, 4),
+        "llama_cpp_reader_s": round(limit, 4),
+        "ratio": round(ours / limit, 3) if limit else None,
+    }
+    if not with_gguf_py:
+        return result
+    try:
+        from gguf import GGUFReader
+    except ImportError:  # a test dependency, not the app's
+        return result
+    result["gguf_py_reader_s"] = round(best(lambda: GGUFReader(path), 1), 3)
+    return result
