@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.documents.ingest import load_document
+from app.documents.ingest import load_with_passwords
 from app.documents.markers import mark_pages
 from app.errors import UserError
 from app.settings import load_settings
@@ -42,7 +42,12 @@ def add_text_command(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("file")
     parser.add_argument("--pages", metavar="A-B", help="only these pages: 3, 2-5 or 4-")
-    parser.add_argument("--password", help="password of an encrypted PDF")
+    parser.add_argument(
+        "--password",
+        action="append",
+        help="password of an encrypted PDF ('-': asked on the terminal, unseen; "
+        "QWENLONG_READER_PASSWORD gives one too)",
+    )
     parser.add_argument(
         "--accept-damaged",
         action="store_true",
@@ -68,9 +73,11 @@ def add_text_command(subparsers: Any) -> argparse.ArgumentParser:
 def cmd_text(args: argparse.Namespace) -> int:
     settings = load_settings()
     first, last = parse_pages(args.pages) if args.pages else (1, None)
-    document = load_document(
+    from app.cli.documents import given_passwords
+
+    document = load_with_passwords(
         Path(args.file),
-        password=args.password,
+        given_passwords(args),
         drop_headers_footers=(
             settings.drop_headers_footers
             if args.drop_headers_footers is None

@@ -119,3 +119,18 @@ def test_a_damaged_pdf_keeps_stdout_to_the_text_and_takes_accept_damaged(tmp_pat
     assert accepted.stdout.startswith("--- page 1 ---\nPage 0 text")
     assert "MuPDF" not in accepted.stdout and "Page 7 text" not in accepted.stdout
     assert "Notice: trunc.pdf is damaged (the file looks cut short)" in accepted.stderr
+
+
+def test_text_takes_passwords_as_ask_does(tmp_path, env, capsys, monkeypatch):
+    """Several --password (the first that opens it wins), or QWENLONG_READER_PASSWORD."""
+    from tests.documents.test_protected import SECRET, encrypted_pdf
+
+    path = encrypted_pdf(tmp_path / "vault.pdf")
+    monkeypatch.setenv("QWENLONG_READER_HOME", env["QWENLONG_READER_HOME"])
+    assert main(["text", str(path), "--password", "guess", "--password", "s3cret"]) == 0
+    assert SECRET in " ".join(capsys.readouterr().out.split())
+    monkeypatch.setenv("QWENLONG_READER_PASSWORD", "s3cret")
+    assert main(["text", str(path)]) == 0
+    assert SECRET in " ".join(capsys.readouterr().out.split())
+    monkeypatch.delenv("QWENLONG_READER_PASSWORD")
+    assert main(["text", str(path)]) == 3
