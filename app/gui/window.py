@@ -74,6 +74,8 @@ class MainWindow(WindowModel, WindowDocuments, WindowRuns, WindowReview):
         self.model_label = ElidedLabel(MODEL_LABEL_MAX_WIDTH)
         self.model_label.setAccessibleName("Model status")
         self.statusBar().addPermanentWidget(self.model_label)
+        # A message longer than its room (a document's warnings) is read whole by hovering.
+        self.statusBar().messageChanged.connect(self.statusBar().setToolTip)
         # llama.cpp's own load progress (a 19 GB file takes a while from a laptop disk);
         # busy until its first report arrives.
         self.model_busy = QProgressBar()

@@ -189,6 +189,7 @@ def test_status_messages_have_room_beside_the_model_line(qtbot, tiny_window):
     label = win.model_label
     assert label.width() <= MODEL_LABEL_MAX_WIDTH
     assert label.text().startswith("Model: a very long") and label.toolTip() == label.text()
+    assert win.statusBar().toolTip() == "Reading page 3 of 120…"  # a long one is read whole
     room = label.geometry().left()  # the messages are drawn left of the permanent widgets
     assert room >= win.statusBar().fontMetrics().horizontalAdvance("Reading page 3 of 120…")
 
