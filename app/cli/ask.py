@@ -74,11 +74,16 @@ def cli_resume(run_id: int) -> str:
 
 
 def install_interrupt(cancel: CancelToken) -> None:
+    """Ctrl-C, and a SIGTERM (`kill`, a service manager stopping the job), cancel the run
+    as the window's Cancel does: the saved steps kept, the run marked cancelled, a resume
+    hint, exit 130."""
+
     def handler(signum: int, frame: object) -> None:
         sys.stderr.write("\nCancelling: finishing nothing new, keeping every saved step...\n")
         cancel.cancel()
 
     signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -252,3 +252,24 @@ def test_a_full_disk_under_the_log_file_prints_no_logging_traceback(capfd):
     err = capfd.readouterr().err
     assert "Logging error" not in err and "Traceback" not in err
     assert err.count("cannot write the log file") == 1
+
+
+def test_sigterm_cancels_like_ctrl_c_keeping_the_steps(tmp_path, env, tiny_model):
+    """`kill PID` (or a service manager stopping the job) mid-run: the run is cancelled
+    with its saved steps and says how to resume, not cut off without a word."""
+    pdf = make_pdf(
+        tmp_path / "long.pdf",
+        [f"Page {n}. The lamp is lit at dusk, entry {n}. " * 25 for n in range(4)],
+    )
+    transcript = Transcript(
+        *("ask", str(pdf), "When is the lamp lit?", "--model", str(tiny_model)),
+        *("--mode", "memory_agent", "--ctx", "3072", "--chunk-tokens", "150"),
+        *("--max-new-tokens", "24", "--stream"),
+        env=env,
+    )
+    transcript.until("== Step 2/")
+    transcript.proc.send_signal(signal.SIGTERM)
+    assert transcript.finish() == 130, transcript.text
+    run = open_database(db_path(env)).get_run(transcript.run_id())
+    assert run.status == "cancelled" and 1 <= len(run.steps) < len(run.chunks)
+    assert "resume" in transcript.text
