@@ -9,12 +9,10 @@ the model is not asked again.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import sqlite3
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TypeVar
 
@@ -112,7 +110,7 @@ class Checkpoints:
         notice = -_NOTICE_EVERY_S
         while True:
             try:
-                with self._busy_timeout(self.db_wait_s - (time.monotonic() - began)):
+                with self.store.lock_wait_at_most(self.db_wait_s - (time.monotonic() - began)):
                     return write()
             except (DatabaseBusy, DatabaseFull) as error:
                 full = isinstance(error, DatabaseFull)
@@ -143,30 +141,6 @@ class Checkpoints:
             f"while {what} waited to be saved; the run stopped.",
             hint="Close the program that holds it (another app with the file open).",
         )
-
-    @contextlib.contextmanager
-    def _busy_timeout(self, left_s: float) -> Iterator[None]:
-        """SQLite's busy timeout of the store's connection, cut to ``left_s`` (at least
-        0.1 s) for one try, then put back."""
-        conn = getattr(self.store, "conn", None)
-        if not isinstance(conn, sqlite3.Connection):
-            yield
-            return
-        try:
-            was = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
-        except sqlite3.Error:
-            yield
-            return
-        cut = max(100, int(left_s * 1000))
-        if cut >= was:
-            yield
-            return
-        conn.execute(f"PRAGMA busy_timeout = {cut}")
-        try:
-            yield
-        finally:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute(f"PRAGMA busy_timeout = {was}")
 
     def save_step(
         self, run_id: int, step: StepRecord, cancel: CancelToken
@@ -217,7 +191,7 @@ class Checkpoints:
         if not run_id:
             return
         try:
-            with self._busy_timeout(0.5):
+            with self.store.lock_wait_at_most(0.5):
                 self.store.set_run_status(run_id, status, error)
         except StoreError as failure:
             log.warning("could not record status %s of run %s: %s", status, run_id, failure)

@@ -7,6 +7,7 @@ agent never imports the store: it depends on this protocol, the store on app.rec
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,6 +48,10 @@ class RunStore(Protocol):
         settings: dict[str, Any],
         chunks: Sequence[Chunk],
     ) -> int: ...
+
+    def lock_wait_at_most(self, seconds: float) -> AbstractContextManager[None]:
+        """Writes in the block wait at most ``seconds`` for another program's lock."""
+        ...
 
     def hold_run(self, run_id: int) -> RunLock | None:
         """The run's lock, or None while another process or window holds it."""

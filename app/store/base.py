@@ -130,6 +130,23 @@ class StoreBase:
         )
 
     @contextlib.contextmanager
+    def lock_wait_at_most(self, seconds: float) -> Iterator[None]:
+        """Writes in this block wait at most ``seconds`` (at least 0.1 s) for another
+        program's lock, not the usual busy timeout: a caller that retries for a given time
+        then keeps to it."""
+        cut = max(100, int(seconds * 1000))
+        was = int(self.conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        if cut >= was:
+            yield
+            return
+        self.conn.execute(f"PRAGMA busy_timeout = {cut}")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute(f"PRAGMA busy_timeout = {was}")
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any error: never half a write."""
         if self.read_only_reason is not None:
