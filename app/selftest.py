@@ -165,11 +165,12 @@ def run_self_test() -> int:
         }
 
     def version() -> str:
-        # The bundle must carry the app's metadata: runs record this version.
-        from app.version import app_version
+        # The bundle must carry the app's and llama-cpp-python's metadata: runs record both.
+        from app.version import app_version, software
 
         found = app_version()
         assert found, "no qwenlong-reader metadata: the version would be blank"
+        assert software()["llama_cpp_python"], "no llama-cpp-python version to record"
         return found
 
     _check(report, "app_version", version)

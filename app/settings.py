@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import time
+import urllib.parse
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,26 @@ KV_TYPES = ("f16", "q8_0", "q4_0")
 # The server waits' bounds in seconds (validate below; the Settings dialog's spin boxes).
 FIRST_TOKEN_RANGE_S = (5.0, 7200.0)  # remote_timeout_s
 SILENCE_RANGE_S = (5.0, 3600.0)  # remote_silence_s
+
+
+def _is_server_url(url: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+# The fields a model load reads, per backend (Settings.load_key).
+LOCAL_LOAD_FIELDS = (
+    "model_path", "n_ctx", "max_ctx", "placement", "n_gpu_layers", "flash_attn",
+    "kv_cache_type", "n_threads", "n_batch", "cpu_moe", "n_cpu_moe",
+)  # fmt: skip
+REMOTE_LOAD_FIELDS = (
+    "remote_url", "remote_model", "remote_parallel", "remote_timeout_s", "remote_silence_s",
+    "proxy_url", "n_ctx",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -80,8 +101,10 @@ class Settings:
             problems.append("theme must be system, light or dark")
         if self.backend not in ("local", "remote"):
             problems.append("backend must be 'local' or 'remote'")
-        if self.backend == "remote" and not self.remote_url.startswith(("http://", "https://")):
-            problems.append("remote server URL must start with http:// or https://")
+        if self.backend == "remote" and not _is_server_url(self.remote_url):
+            problems.append(
+                "the server URL must be http:// or https:// and a host, e.g. http://host:8080"
+            )
         if self.n_ctx and not 512 <= self.n_ctx <= 1_048_576:
             problems.append("context size must be 0 (automatic) or 512 to 1,048,576 tokens")
         if not 4096 <= self.max_ctx <= 1_048_576:
@@ -140,6 +163,13 @@ class Settings:
         data = asdict(self)
         data["recent_files"] = list(self.recent_files)
         return data
+
+    def load_key(self) -> tuple[Any, ...]:
+        """What loading the model depends on: settings that differ only elsewhere
+        (sampling, budgets, mode, reading, the look) apply without loading it again,
+        which for a 30B model costs minutes."""
+        names = REMOTE_LOAD_FIELDS if self.backend == "remote" else LOCAL_LOAD_FIELDS
+        return (self.backend, *(getattr(self, name) for name in names))
 
     def for_record(self) -> dict[str, Any]:
         """What a run stores of these settings, and its exported report shares: not the

@@ -18,11 +18,11 @@ def app_version() -> str:
 
 
 def software() -> dict[str, str]:
-    """What a run records: the app, Python, and llama-cpp-python when it is loaded (a
-    remote run never loads it; the server is named by the run's model instead)."""
-    llama = sys.modules.get("llama_cpp")
-    return {
-        "app": app_version(),
-        "python": platform.python_version(),
-        "llama_cpp_python": str(getattr(llama, "__version__", "")),
-    }
+    """What a run records: the app, Python, and the installed llama-cpp-python (the same
+    for every run of this install, whether this process has loaded it or not; a remote
+    run's server is named by its model)."""
+    try:
+        llama = metadata.version("llama_cpp_python")
+    except metadata.PackageNotFoundError:  # an install without its metadata
+        llama = str(getattr(sys.modules.get("llama_cpp"), "__version__", ""))
+    return {"app": app_version(), "python": platform.python_version(), "llama_cpp_python": llama}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from app.settings import Settings, load_settings, save_settings, settings_path, take_notices
 
 
@@ -69,3 +71,23 @@ def _with_func(parser, func):  # noqa: ANN001, ANN202 - argparse's own types
         for sub in action.choices.values():
             sub.set_defaults(func=func)
     return parser
+
+
+@pytest.mark.parametrize(
+    "url", ["http://", "https://:8080", "http://[::1", "ftp://host", "host:8080"]
+)
+def test_a_server_url_without_a_host_is_refused(url):
+    problems = Settings(backend="remote", remote_url=url).validate()
+    assert any("server URL" in p for p in problems), problems
+
+
+def test_each_run_records_the_installed_llama_cpp_python_whether_loaded_or_not(monkeypatch):
+    import sys
+
+    import llama_cpp  # the version the install has, read before it is hidden
+
+    from app.version import software
+
+    monkeypatch.delitem(sys.modules, "llama_cpp")  # as in a remote-only process
+    recorded = software()["llama_cpp_python"]
+    assert recorded and recorded == llama_cpp.__version__

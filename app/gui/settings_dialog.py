@@ -25,9 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import BackendError
+from app.errors import BackendError, ModelError
 from app.llm.factory import DEMO_NOTE
-from app.llm.remote_keys import api_key_from_keyring, store_api_key
+from app.llm.remote_keys import (
+    api_key_from_keyring,
+    split_url_password,
+    store_api_key,
+    store_url_password,
+)
 from app.records import Mode
 from app.settings import FIRST_TOKEN_RANGE_S, KV_TYPES, SILENCE_RANGE_S, Settings
 
@@ -270,6 +275,9 @@ class SettingsDialog(QDialog):
         )
         self.backend.currentIndexChanged.connect(self._backend_changed)
         self.model_path.textChanged.connect(self._show_demo_note)
+        # The plan reads the file's header: once the path is entered, not per keystroke.
+        self.model_path.editingFinished.connect(self._refresh_plan)
+        self.backend.currentIndexChanged.connect(self._refresh_plan)
         self._backend_changed()
         self._placement_changed()
 
@@ -294,6 +302,9 @@ class SettingsDialog(QDialog):
         manual = self.placement.currentData() == "manual"
         for widget in (self.gpu_layers, self.n_cpu_moe, self.flash, self.kv):
             widget.setEnabled(manual)
+        self._refresh_plan()
+
+    def _refresh_plan(self) -> None:
         self.plan_label.setText(self.describe_plan())
 
     def describe_plan(self) -> str:
@@ -314,6 +325,7 @@ class SettingsDialog(QDialog):
         path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", "", "GGUF (*.gguf)")
         if path:
             self.model_path.setText(path)
+            self._refresh_plan()
 
     def collect(self) -> Settings:
         return self.base.with_changes(
@@ -356,6 +368,23 @@ class SettingsDialog(QDialog):
         if problems:
             self.error.setText("Not saved: " + "; ".join(problems) + ".")
             return
+        if settings.backend == "local" and settings.model_path:
+            from app.llm.gguf import check_model_file
+
+            try:  # a PDF, a folder, a file that is gone: said here, not after a failed load
+                check_model_file(settings.model_path)
+            except ModelError as error:
+                self.error.setText(f"Not saved: {error.message} {error.hint}".strip())
+                return
+        url, password = split_url_password(settings.remote_url)
+        if password:  # kept like an API key: never in settings.json, never shown again
+            try:
+                store_url_password(url, password)
+            except BackendError as error:
+                self.error.setText(f"Not saved: {error.message} {error.hint}")
+                return
+            settings = settings.with_changes(remote_url=url)
+            self.remote_url.setText(url)
         if not self._save_api_key(settings.remote_url):
             return
         self.result_settings = settings

@@ -24,7 +24,6 @@ from app.gui.window_review import WindowReview
 from app.gui.window_runs import WindowRuns
 from app.gui.workers import ModelThread
 from app.llm.backend import CancelToken
-from app.llm.factory import DEMO_NOTE
 from app.settings import Settings, load_settings, take_notices
 from app.store.database import open_database
 
@@ -75,7 +74,8 @@ class MainWindow(WindowModel, WindowDocuments, WindowRuns, WindowReview):
         self.model_label.setAccessibleName("Model status")
         self.statusBar().addPermanentWidget(self.model_label)
         # A message longer than its room (a document's warnings) is read whole by hovering.
-        self.statusBar().messageChanged.connect(self.statusBar().setToolTip)
+        bar = self.statusBar()
+        bar.messageChanged.connect(lambda message: bar.setToolTip(message))
         # llama.cpp's own load progress (a 19 GB file takes a while from a laptop disk);
         # busy until its first report arrives.
         self.model_busy = QProgressBar()
@@ -175,7 +175,7 @@ class MainWindow(WindowModel, WindowDocuments, WindowRuns, WindowReview):
             model_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About the model", self)
-        about.triggered.connect(lambda: QMessageBox.information(self, "Model", DEMO_NOTE))
+        about.triggered.connect(self.about_model)
         help_menu.addAction(about)
         # What this llama.cpp can do here: the edition or driver to install for the GPU.
         about_app = QAction("About QwenLong &Reader", self)

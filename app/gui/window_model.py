@@ -3,12 +3,14 @@ the settings that change how it is loaded."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from app.gui.safe_text import plain_html
 from app.gui.settings_dialog import SettingsDialog
 from app.gui.theme import apply_theme
 from app.gui.window_state import WindowState
+from app.llm.factory import DEMO_NOTE
 from app.settings import Settings, save_settings
 
 
@@ -91,6 +93,28 @@ class WindowModel(WindowState):
         self.model_label.setText("No model loaded - open File > Settings to choose one.")
         self._forget_plan("No model loaded: choose one in File > Settings (or Model > Load).")
         QMessageBox.warning(self, "The model could not be loaded", plain_html(message))
+
+    def about_model(self) -> None:
+        """Help > About the model: the model this window runs (name, file or server,
+        context, placement), and the demo's note only for the demo."""
+        worker = self.model.worker
+        backend = worker.backend
+        if not self.model_loaded or backend is None:
+            text = self.model_label.toolTip() or "No model loaded."
+        else:
+            identity = backend.identity
+            where = "Server" if identity.backend == "remote" else "File"
+            lines = [identity.name, f"{where}: {identity.path}"]
+            lines.append(f"Context: {identity.n_ctx:,} tokens")
+            if worker.plan_description:
+                lines.append(f"Placement: {worker.plan_description}")
+            lines += [f"{key}: {value}" for key, value in identity.details.items()]
+            if self.timeline.is_demo:
+                lines += ["", DEMO_NOTE]
+            text = "\n".join(lines)
+        self._about_model = QMessageBox(QMessageBox.Icon.Information, "Model", text, parent=self)
+        self._about_model.setTextFormat(Qt.TextFormat.PlainText)  # names come from files
+        self._about_model.show()
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.settings, self)

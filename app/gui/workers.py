@@ -91,7 +91,13 @@ class ModelWorker(QObject):
 
     @Slot(object)
     def load_model(self, settings: Settings) -> None:
-        if self.backend is not None and self.settings == settings:
+        if (
+            self.backend is not None
+            and self.settings is not None
+            and self.settings.load_key() == settings.load_key()
+        ):
+            # Only what runs use changed (sampling, budgets, mode): no reload.
+            self.settings = settings
             self.model_loaded.emit(self.backend.identity.name, self._is_demo())
             return
         self.unload()

@@ -54,7 +54,7 @@ from app.llm.remote_errors import (
     never_answered,
     normalize_url,
 )
-from app.llm.remote_keys import api_key_for
+from app.llm.remote_keys import api_key_for, url_password_for
 from app.llm.remote_stream import Broken, Reader
 from app.records import CallStats
 
@@ -110,6 +110,8 @@ class RemoteBackend:
         # A user:password@ in the URL is sent as basic auth, and kept out of the URL the
         # run records, the log and the messages show.
         credentials = url_credentials(url)
+        if credentials is not None and not credentials[1]:  # a user, its password saved
+            credentials = (credentials[0], url_password_for(url) or "")
         self.base_url = safe_url(url)
         self.api_key = api_key
         self.first_token_s = first_token_s

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import urllib.parse
 
 from app.errors import BackendError
 from app.llm.remote_errors import normalize_url
@@ -58,3 +59,33 @@ def store_api_key(url: str, key: str) -> None:
             hint="Install or unlock a keyring (GNOME Keyring, KWallet, macOS Keychain, "
             "Windows Credential Manager).",
         ) from None
+
+
+# A password written into a server URL (http://user:password@host) is kept like an API
+# key: the settings and the Settings dialog keep the URL with its user only.
+_URL_PASSWORD = "basic-auth:"
+
+
+def split_url_password(url: str) -> tuple[str, str]:
+    """(the URL with its user but without its password, the password or "")."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url, ""
+    if not password:
+        return url, ""
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    kept = urllib.parse.urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+    return kept, urllib.parse.unquote(password)
+
+
+def store_url_password(url: str, password: str) -> None:
+    """Save the password of ``url``'s user (``url`` without it) in the system keyring."""
+    store_api_key(_URL_PASSWORD + url, password)
+
+
+def url_password_for(url: str) -> str | None:
+    """The saved password of ``url``'s user, or None."""
+    return api_key_from_keyring(_URL_PASSWORD + url)

@@ -161,3 +161,44 @@ def test_the_demo_note_shows_only_while_the_demo_is_the_model(qtbot, tmp_path):
     assert not note.isVisible()
     chosen = _dialog(qtbot, Settings(model_path=str(tmp_path / "own.gguf")))
     assert not chosen.demo_note.isVisible()
+
+
+def test_a_password_in_the_server_url_goes_to_the_keyring_and_is_never_shown_again(
+    qtbot, memory_keyring
+):
+    from app.llm.remote_keys import url_password_for
+
+    dialog = _dialog(qtbot, SERVER)
+    _type(qtbot, dialog.remote_url, "http://alice:s3cret%21@gpu-server:8080/v1")
+    _save(qtbot, dialog)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    saved = dialog.result_settings
+    assert saved.remote_url == "http://alice@gpu-server:8080/v1"
+    save_settings(saved)
+    assert "s3cret" not in settings_path().read_text(encoding="utf-8")
+    assert url_password_for("http://alice@gpu-server:8080") == "s3cret!"
+    again = _dialog(qtbot, load_settings())
+    assert "s3cret" not in again.remote_url.text()
+
+
+def test_a_model_path_that_is_no_gguf_is_refused_in_the_dialog(qtbot, tmp_path):
+    notes = tmp_path / "bank.pdf"
+    notes.write_bytes(b"%PDF-1.7 not a model")
+    for path, words in (
+        (notes, "not a GGUF"),
+        (tmp_path, "folder"),
+        (tmp_path / "gone.gguf", "not found"),
+    ):
+        dialog = _dialog(qtbot, Settings())
+        _type(qtbot, dialog.model_path, str(path))
+        _save(qtbot, dialog)
+        assert dialog.result_settings is None and words in dialog.error.text(), dialog.error.text()
+
+
+def test_the_plan_follows_the_model_path_and_the_backend(qtbot, tmp_path):
+    dialog = _dialog(qtbot, Settings())
+    _type(qtbot, dialog.model_path, str(tmp_path))
+    dialog.model_path.editingFinished.emit()
+    assert "folder" in dialog.plan_label.text()
+    dialog.backend.setCurrentIndex(dialog.backend.findData("remote"))
+    assert dialog.plan_label.text() == "A server places the model itself."

@@ -291,3 +291,23 @@ def test_an_ask_waiting_for_its_plan_is_not_run_on_the_next_document(qtbot, tiny
     assert win.store.list_sessions() == [] or all(
         not win.store.list_runs(s["id"]) for s in win.store.list_sessions()
     )
+
+
+def test_settings_that_runs_use_apply_without_loading_the_model_again(qtbot, tiny_window):
+    win = tiny_window
+    loaded = win.model.worker.backend
+    with qtbot.waitSignal(win.model_ready, timeout=30_000):
+        win.apply_settings(win.settings.with_changes(temperature=0.9, seed=7, mode="auto"))
+    assert win.model.worker.backend is loaded  # the same model: nothing reloaded
+    assert win.model.worker.settings.temperature == 0.9 and win.model.worker.settings.seed == 7
+    with qtbot.waitSignal(win.model_ready, timeout=60_000):
+        win.apply_settings(win.settings.with_changes(n_ctx=4096))  # this one is the load's
+    assert win.model.worker.backend is not loaded
+
+
+def test_about_the_model_names_the_model_this_window_runs(qtbot, tiny_window):
+    win = tiny_window
+    win.about_model()
+    text = win._about_model.text()
+    assert "tiny-qwen3moe.gguf" in text and "Context: 2,048 tokens" in text
+    assert "Demo model" not in text and "SmolLM2" not in text

@@ -804,3 +804,16 @@ def test_a_machine_without_a_keyring_is_not_warned_about_on_every_run(caplog):
         keyring.set_keyring(previous)
     assert [r.levelno for r in caplog.records] == [logging.INFO]
     assert API_KEY_ENV in caplog.text
+
+
+def test_a_url_with_a_user_only_takes_its_saved_password(stub):
+    import base64
+
+    from app.llm.remote_keys import store_url_password
+
+    url = stub.url.replace("http://", "http://alice@")
+    store_url_password(url, "from-keyring")
+    backend = RemoteBackend(url, retries=0)
+    expected = "Basic " + base64.b64encode(b"alice:from-keyring").decode()
+    assert all(headers.get("Authorization") == expected for _, headers, _ in stub.requests)
+    backend.close()
