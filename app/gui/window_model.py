@@ -83,6 +83,9 @@ class WindowModel(WindowState):
             )
         else:
             placed = self.model.worker.plan_description
+            backend = self.model.worker.backend
+            if backend is not None and backend.identity.backend == "remote":
+                placed = f"on the server {backend.identity.path}"  # its URL, no password
             self.model_label.setText(f"Model: {name}" + (f" · {placed}" if placed else ""))
         self.model_ready.emit()
         self.ask_panel._replan()

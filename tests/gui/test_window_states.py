@@ -311,3 +311,24 @@ def test_about_the_model_names_the_model_this_window_runs(qtbot, tiny_window):
     text = win._about_model.text()
     assert "tiny-qwen3moe.gguf" in text and "Context: 2,048 tokens" in text
     assert "Demo model" not in text and "SmolLM2" not in text
+
+
+def test_the_status_line_names_the_server_and_never_its_password(qtbot):
+    """A team's server (here the remote tests' stub on loopback): the status line says
+    the model is on it, by its URL without the password written into it."""
+    from tests.llm.test_remote import Stub
+
+    stub = Stub()
+    serving = threading.Thread(target=stub.server.serve_forever, args=(0.05,), daemon=True)
+    serving.start()
+    try:
+        url = stub.url.replace("http://", "http://alice:S3cret@")
+        win = started_window(qtbot, FAST.with_changes(backend="remote", remote_url=url))
+        text = win.model_label.text()
+        assert f"on the server {stub.url}" in text and "S3cret" not in text
+        win.about_model()
+        assert f"Server: {stub.url}" in win._about_model.text()
+        win.model.stop()
+    finally:
+        stub.server.shutdown()
+        stub.server.server_close()
