@@ -98,6 +98,7 @@ class ModelWorker(QObject):
         ):
             # Only what runs use changed (sampling, budgets, mode): no reload.
             self.settings = settings
+            self.loading = False  # prepare_load's flag: no load follows it
             self.model_loaded.emit(self.backend.identity.name, self._is_demo())
             return
         self.unload()

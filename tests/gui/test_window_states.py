@@ -299,6 +299,7 @@ def test_settings_that_runs_use_apply_without_loading_the_model_again(qtbot, tin
     with qtbot.waitSignal(win.model_ready, timeout=30_000):
         win.apply_settings(win.settings.with_changes(temperature=0.9, seed=7, mode="auto"))
     assert win.model.worker.backend is loaded  # the same model: nothing reloaded
+    assert not win.model.worker.loading  # and no load left pending for a Cancel to hit
     assert win.model.worker.settings.temperature == 0.9 and win.model.worker.settings.seed == 7
     with qtbot.waitSignal(win.model_ready, timeout=60_000):
         win.apply_settings(win.settings.with_changes(n_ctx=4096))  # this one is the load's
