@@ -37,6 +37,12 @@ class WindowDocuments(WindowState):
             action.triggered.connect(lambda _=False, p=path: self.open_file(p))
         self.recent_menu.setEnabled(bool(self.settings.recent_files))
 
+    def _save_recent(self, paths: list[str]) -> None:
+        """File > Open recent, newest first, kept in the settings."""
+        self.settings = self.settings.with_changes(recent_files=tuple(paths[:MAX_RECENT]))
+        save_settings(self.settings)
+        self._fill_recent()
+
     def _choose_file(self) -> None:
         # Several files selected: one collection, read in the order of their names.
         paths, _ = QFileDialog.getOpenFileNames(
@@ -128,10 +134,7 @@ class WindowDocuments(WindowState):
             return
         if not Path(path).exists() and path in self.settings.recent_files:
             # Moved or deleted since: said by the failure below, and gone from the list.
-            recent = tuple(p for p in self.settings.recent_files if p != path)
-            self.settings = self.settings.with_changes(recent_files=recent)
-            save_settings(self.settings)
-            self._fill_recent()
+            self._save_recent([p for p in self.settings.recent_files if p != path])
         shown = self.document
         if not passwords and shown is not None and shown.protected and shown.path == path:
             # The protected file already open, opened again: what opened it still does.
@@ -280,10 +283,8 @@ class WindowDocuments(WindowState):
             f"{document.title}: {count_of(document.page_count, 'page')}, "
             f"{count_of(len(document.text), 'character')}. {warnings}".strip()
         )
-        recent = [document.path] + [p for p in self.settings.recent_files if p != document.path]
-        self.settings = self.settings.with_changes(recent_files=tuple(recent[:MAX_RECENT]))
-        save_settings(self.settings)
-        self._fill_recent()
+        others = [p for p in self.settings.recent_files if p != document.path]
+        self._save_recent([document.path, *others])
         self._refresh_library()
         self.plan = None
         self._pending_ask = None  # asked of the document before: never run on this one
